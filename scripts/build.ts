@@ -1,0 +1,37 @@
+// `npm run build`: compile the product (agent/, backends/, cni-shim/) to dist/ and write the
+// launchers in dist/bin. A launcher runs the program on the Node pinned in node_modules, so it
+// works when started by absolute path from any directory with any PATH (for example
+// `ip netns exec NODE /abs/dist/bin/flanneld …`).
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+const projectRoot = resolve(import.meta.dirname, "..");
+const dist = join(projectRoot, "dist");
+
+rmSync(dist, { recursive: true, force: true });
+const compiled = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], {
+  cwd: projectRoot,
+  stdio: "inherit",
+});
+if (compiled.status !== 0) process.exit(compiled.status ?? 1);
+
+function writeLauncher(name: string, entry: string): void {
+  // Resolve symlinks so a link in /usr/local/bin still finds the tree. If the pinned Node is
+  // missing, fall back to PATH: the entry point then says which Node it needs.
+  const script = `#!/bin/sh
+# ${name}: runs ${entry} on the Node pinned in node_modules (see package.json).
+here=$(dirname "$(readlink -f "$0")")
+node="$here/../../node_modules/node/bin/node"
+if [ ! -x "$node" ]; then
+  node=$(command -v node) || { echo "${name}: no Node runtime found; run npm ci in $(dirname "$(dirname "$here")")" >&2; exit 1; }
+fi
+exec "$node" "$here/../${entry}" "$@"
+`;
+  const path = join(dist, "bin", name);
+  mkdirSync(join(dist, "bin"), { recursive: true });
+  writeFileSync(path, script);
+  chmodSync(path, 0o755);
+}
+
+writeLauncher("flanneld", "agent/main.js");

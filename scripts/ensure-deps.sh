@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Brings a Debian machine up to what flannel-ts needs, doing only what is missing:
+#   - Debian packages (real etcd, the CNI reference plugins, iproute2, iptables/nft, test tools);
+#   - npm dependencies (including the pinned Node 24), reinstalled when package-lock.json changed.
+# `npm test`, `npm run lab` and .ci/run all start here, so a clean clone needs nothing else.
+# Usage: ensure-deps.sh [--npm-ci]   (--npm-ci: always run `npm ci`, as CI does)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debian_packages=(
+  etcd-server etcd-client containernetworking-plugins iproute2 iptables nftables
+  iputils-ping iperf3 openssl procps
+)
+missing=()
+for package in "${debian_packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$package")
+done
+if ((${#missing[@]} > 0)); then
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "ensure-deps: installing Debian packages: ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "ensure-deps: missing Debian packages (run as root to install them): ${missing[*]}" >&2
+  fi
+fi
+
+# npm dependencies: a stamp records which package-lock.json the installed tree came from.
+stamp=node_modules/.flannel-ts-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [[ "${1:-}" == "--npm-ci" || ! -x node_modules/node/bin/node || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  echo "ensure-deps: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi

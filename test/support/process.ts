@@ -1,0 +1,164 @@
+// Long-running processes for tests (etcd, flanneld, iperf3 …): spawn them, optionally inside a
+// namespace, wait until they are ready, and end them by PID — never by name. Every PID is also
+// recorded in the run's state directory so the suite runner can sweep what a crashed test left.
+import { spawn, type ChildProcess } from "node:child_process";
+import { access, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { run } from "./command.ts";
+import { endProcessesSync, isAlive, onExitOrSignal } from "./exit-guard.ts";
+import { runStateDir } from "./run-context.ts";
+
+export interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+export interface ManagedProcess {
+  readonly pid: number;
+  readonly child: ChildProcess;
+  /** Settles when the process has exited. */
+  readonly exited: Promise<Exit>;
+  /** stdout and stderr so far (kept whole; these are test processes with modest output). */
+  output(): string;
+  /** Signal, wait up to `graceMs`, then SIGKILL. Idempotent. */
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<Exit>;
+}
+
+export interface SpawnOptions {
+  /** Run inside this network namespace (`ip netns exec`, which execs: the PID is the command's). */
+  readonly netns?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  readonly input?: string;
+}
+
+const living = new Set<number>();
+onExitOrSignal(() => endProcessesSync([...living]));
+
+function pidRecordPath(pid: number): string {
+  return join(runStateDir, "pids", String(pid));
+}
+
+/** Start time in clock ticks since boot: with the PID it names one process, even after PID reuse. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export function spawnProcess(argv: readonly string[], options: SpawnOptions = {}): ManagedProcess {
+  const full = options.netns === undefined ? [...argv] : ["ip", "netns", "exec", options.netns, ...argv];
+  const [file, ...args] = full;
+  if (file === undefined) throw new Error("spawnProcess: empty argv");
+  const child = spawn(file, args, {
+    env: options.env ?? process.env,
+    cwd: options.cwd,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  if (child.pid === undefined) throw new Error(`spawnProcess: could not start ${file}`);
+  const pid = child.pid;
+  living.add(pid);
+  writeFileSync(pidRecordPath(pid), `${processStartTime(pid) ?? ""}\n`);
+
+  let output = "";
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  child.stdin?.on("error", () => {});
+  if (options.input === undefined) child.stdin?.end();
+  else child.stdin?.end(options.input);
+
+  const exited = new Promise<Exit>((resolve) => {
+    child.once("exit", (code, signal) => {
+      living.delete(pid);
+      rmSync(pidRecordPath(pid), { force: true });
+      resolve({ code, signal });
+    });
+  });
+  let stopping: Promise<Exit> | undefined;
+
+  return {
+    pid,
+    child,
+    exited,
+    output: () => output,
+    stop(signal = "SIGTERM", graceMs = 5000) {
+      stopping ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill(signal);
+          const timedOut = Symbol("timeout");
+          const result = await Promise.race([exited, sleep(graceMs, timedOut)]);
+          if (result === timedOut) child.kill("SIGKILL");
+        }
+        return exited;
+      })();
+      return stopping;
+    },
+  };
+}
+
+export interface WaitOptions {
+  readonly timeoutMs?: number;
+  readonly intervalMs?: number;
+  /** What is being waited for, for the timeout message. */
+  readonly what: string;
+  /** If this process exits while waiting, fail at once with its output. */
+  readonly process?: ManagedProcess;
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or times out. */
+export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, options: WaitOptions): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  let lastError: unknown;
+  for (;;) {
+    if (options.process !== undefined && !isAlive(options.process.pid)) {
+      throw new Error(`process ${options.process.pid} exited while waiting for ${options.what}:\n${options.process.output()}`);
+    }
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() >= deadline) {
+      const detail = lastError === undefined ? "" : ` (last error: ${String(lastError)})`;
+      throw new Error(`timed out after ${options.timeoutMs ?? 10_000} ms waiting for ${options.what}${detail}`);
+    }
+    await sleep(options.intervalMs ?? 50);
+  }
+}
+
+export function waitForFile(path: string, options: Omit<WaitOptions, "what"> & { what?: string }): Promise<true> {
+  return waitFor(
+    () => new Promise<boolean>((resolve) => access(path, (error) => resolve(error === null))),
+    { ...options, what: options.what ?? `file ${path}` },
+  );
+}
+
+function tcpOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+/** Waits until a TCP port accepts connections — from the root namespace, or from inside `netns`. */
+export function waitForTcpPort(host: string, port: number, options: Omit<WaitOptions, "what"> & { netns?: string }): Promise<true> {
+  const check =
+    options.netns === undefined
+      ? () => tcpOpen(host, port)
+      : async () => {
+          const probe = `exec 3<>/dev/tcp/${host}/${port}`;
+          const result = await run(["ip", "netns", "exec", options.netns!, "bash", "-c", probe], { allowFailure: true });
+          return result.code === 0;
+        };
+  return waitFor(check, { ...options, what: `TCP ${host}:${port}${options.netns ? ` in ${options.netns}` : ""}` });
+}
