@@ -14,7 +14,13 @@ export type FlannelErrorCode =
   | "interface-invalid" //      the chosen interface cannot be used (no address, MTU 0, bad --public-ip)
   | "kernel-command-failed" //  ip / bridge / iptables / nft exited non-zero
   | "kernel-output-invalid" //  a kernel tool printed something we could not parse
-  | "runtime-unsupported"; //   started on a Node older than the pinned one
+  | "runtime-unsupported" //    started on a Node older than the pinned one
+  | "lease-invalid" //          a lease key or lease JSON that does not parse
+  | "out-of-subnets" //         no free subnet left between SubnetMin and SubnetMax
+  | "lease-conflict" //         lost the create race too many times in a row
+  | "etcd-unavailable" //       no etcd endpoint answered (down, unreachable, TLS refused)
+  | "etcd-request-failed" //    etcd answered with an error (auth, permission, bad request)
+  | "etcd-tls-invalid"; //      certificate/key/CA files missing or unreadable
 
 export interface FlannelErrorOptions {
   readonly cause?: unknown;

@@ -91,7 +91,7 @@ export function spawnProcess(argv: readonly string[], options: SpawnOptions = {}
         if (child.exitCode === null && child.signalCode === null) {
           child.kill(signal);
           const timedOut = Symbol("timeout");
-          const result = await Promise.race([exited, sleep(graceMs, timedOut)]);
+          const result = await Promise.race([exited, sleep(graceMs, timedOut, { ref: false })]);
           if (result === timedOut) child.kill("SIGKILL");
         }
         return exited;

@@ -1,0 +1,116 @@
+// The etcd subnet manager: Flannel's keys and lease JSON in an etcd v3 cluster, so that Flannel
+// nodes and flannel-ts nodes can share one etcd (F:pkg/subnet/etcd/). The network config lives
+// at <prefix>/config, one lease per node at <prefix>/subnets/<subnet key>.
+import { setTimeout as sleep } from "node:timers/promises";
+import { FlannelError, isFlannelError } from "../../../backends/errors.ts";
+import { checkNetConf } from "../../config/net-conf-check.ts";
+import { parseNetConf, type CheckedNetConf } from "../../config/net-conf.ts";
+import type { PreviousSubnetEnv } from "../../config/subnet-env.ts";
+import type { Log } from "../../ops/log.ts";
+import { configKey, subnetKey } from "../keys.ts";
+import type { Lease, LeaseAttrs, LeaseEvent, OwnLeaseEvent, SubnetManager } from "../manager.ts";
+import { acquireLease, rewriteLease, type AcquireContext } from "./etcd-acquire.ts";
+import { watchLeases, watchOwnLease } from "./etcd-watch.ts";
+import type { EtcdStore } from "./store-contract.ts";
+
+/** Flannel's subnetTTL: every lease is an etcd lease of 24 h. */
+export const defaultLeaseTtlSeconds = 24 * 60 * 60;
+
+export interface EtcdSubnetManagerOptions {
+  readonly store: EtcdStore;
+  /** --etcd-prefix, default /coreos.com/network */
+  readonly prefix: string;
+  readonly log: Log;
+  /** The subnets of the previous subnet.env: the second choice after a lease for our PublicIP. */
+  readonly previous?: PreviousSubnetEnv;
+  /** Tests shorten this; Flannel's is 24 h. */
+  readonly leaseTtlSeconds?: number;
+  /** How often a missing config is looked for again (Flannel: every second). */
+  readonly configRetryMs?: number;
+  readonly random?: () => number;
+}
+
+/**
+ * Reads and checks <prefix>/config once: undefined when the key is absent; a netconf-invalid
+ * error naming the key when it does not parse or check.
+ */
+async function readConfig(store: EtcdStore, prefix: string, signal: AbortSignal): Promise<CheckedNetConf | undefined> {
+  const key = configKey(prefix);
+  const { entry } = await store.get(key, signal);
+  if (entry === undefined) return undefined;
+  try {
+    return checkNetConf(parseNetConf(entry.value));
+  } catch (error) {
+    if (!isFlannelError(error, "netconf-invalid")) throw error;
+    throw new FlannelError("netconf-invalid", `etcd key ${key}: ${error.message}`, { cause: error, details: { ...error.details, key } });
+  }
+}
+
+export function createEtcdSubnetManager(options: EtcdSubnetManagerOptions): SubnetManager {
+  const { store, prefix } = options;
+  const log = options.log.child({ component: "subnet", store: "etcd" });
+  const context: AcquireContext = {
+    store,
+    prefix,
+    leaseTtlSeconds: options.leaseTtlSeconds ?? defaultLeaseTtlSeconds,
+    previous: options.previous ?? {},
+    random: options.random ?? Math.random,
+    log,
+  };
+  let closed = false;
+
+  /** The config, waiting while the key is missing or etcd cannot be reached (as Flannel does). */
+  async function networkConfig(signal: AbortSignal): Promise<CheckedNetConf> {
+    let lastProblem = "";
+    for (;;) {
+      signal.throwIfAborted();
+      let problem: string;
+      try {
+        const conf = await readConfig(store, prefix, signal);
+        if (conf !== undefined) return conf;
+        problem = `flannel config not found in etcd store at ${configKey(prefix)}. Did you create your config using etcdv3 API?`;
+      } catch (error) {
+        if (!isFlannelError(error, "etcd-unavailable")) throw error;
+        problem = error.message;
+      }
+      // One line per change of problem, not one per second.
+      if (problem !== lastProblem) log.warn(`waiting for the network config: ${problem}`, { key: configKey(prefix) });
+      lastProblem = problem;
+      await sleep(options.configRetryMs ?? 1000, undefined, { signal });
+    }
+  }
+
+  return {
+    networkConfig,
+
+    async acquire(attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease> {
+      // Flannel reads (and checks) the config again for every acquire.
+      const conf = await networkConfig(signal);
+      return acquireLease(context, conf, attrs, signal);
+    },
+
+    async renew(lease: Lease, signal: AbortSignal): Promise<Lease> {
+      // Flannel's RenewLease: a brand-new 24 h etcd lease and an unconditional put of the value.
+      const renewed = await rewriteLease(context, lease, lease.attrs, lease.reservation === true, signal);
+      log.info(renewed.reservation ? "reservation confirmed" : "lease renewed", {
+        key: subnetKey(prefix, lease),
+        ...(renewed.expiresAt === undefined ? {} : { expiresAt: renewed.expiresAt.toISOString() }),
+      });
+      return renewed;
+    },
+
+    watchLeases(signal: AbortSignal): AsyncIterable<readonly LeaseEvent[]> {
+      return watchLeases({ store, prefix, log }, signal);
+    },
+
+    watchOwnLease(lease: Lease, signal: AbortSignal): AsyncIterable<OwnLeaseEvent> {
+      return watchOwnLease({ store, prefix, log }, subnetKey(prefix, lease), lease, signal);
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await store.close();
+    },
+  };
+}
