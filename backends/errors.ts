@@ -20,7 +20,9 @@ export type FlannelErrorCode =
   | "lease-conflict" //         lost the create race too many times in a row
   | "etcd-unavailable" //       no etcd endpoint answered (down, unreachable, TLS refused)
   | "etcd-request-failed" //    etcd answered with an error (auth, permission, bad request)
-  | "etcd-tls-invalid"; //      certificate/key/CA files missing or unreadable
+  | "etcd-tls-invalid" //       certificate/key/CA files missing or unreadable
+  | "unsupported" //            a valid Flannel setting this version of flannel-ts does not implement yet
+  | "host-unsuitable"; //       the host lacks something flanneld requires (e.g. br_netfilter)
 
 export interface FlannelErrorOptions {
   readonly cause?: unknown;

@@ -5,6 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { buildCniPlugin } from "./build-cni-plugin.ts";
 
 const projectRoot = resolve(import.meta.dirname, "..");
 const dist = join(projectRoot, "dist");
@@ -35,3 +36,5 @@ exec "$node" "$here/../${entry}" "$@"
 }
 
 writeLauncher("flanneld", "agent/main.js");
+// The CNI plugin: a single executable with its own runtime, for hosts without Node.
+buildCniPlugin(projectRoot, dist);

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 debian_packages=(
   etcd-server etcd-client containernetworking-plugins iproute2 iptables nftables
-  iputils-ping iperf3 openssl procps
+  iputils-ping iperf3 openssl procps binutils containerd runc busybox-static
 )
 missing=()
 for package in "${debian_packages[@]}"; do

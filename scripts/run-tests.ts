@@ -82,6 +82,8 @@ step("build", [node, "scripts/build.ts"]);
 
 const prefix = `ft${randomBytes(3).toString("hex")}-`;
 process.env.FLANNEL_TS_RUN_PREFIX = prefix;
+// Tells test files that the build above is fresh (a file run on its own builds for itself).
+process.env.FLANNEL_TS_SUITE = "1";
 process.stdout.write(`\n== tests (run prefix ${prefix})\n`);
 
 // run() keeps the order of `files` (the command-line runner sorts them), which puts the

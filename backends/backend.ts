@@ -1,0 +1,87 @@
+// The data plane's contract. A backend turns the set of peers (every other node's lease) into
+// kernel state — devices, routes, neighbours, FDB entries — level-triggered: each reconcile
+// gets the whole peer set, computes the desired entries (pure), diffs them against what the
+// kernel has and applies only the difference. backends/ never imports agent/: these are the
+// data plane's own views of a node and its peers.
+import type { FlannelError } from "./errors.ts";
+import type { Cidr, IpAddress } from "./net/ip.ts";
+
+export type BackendType = "vxlan" | "host-gw" | "udp";
+
+/** Another node, as the data plane needs to know it. */
+export interface Peer {
+  readonly subnet?: Cidr;
+  readonly subnetV6?: Cidr;
+  readonly publicIP: IpAddress;
+  readonly publicIPv6?: IpAddress;
+  /** As the peer's lease states it; peers of another backend type are ignored with a warning. */
+  readonly backendType: string;
+  readonly backendData?: unknown;
+  readonly backendV6Data?: unknown;
+}
+
+/** The external interface chosen by --iface & co. */
+export interface ExternalLink {
+  readonly name: string;
+  readonly index: number;
+  readonly mtu: number;
+}
+
+/** This node, before it has a lease. */
+export interface LocalNode {
+  readonly link: ExternalLink;
+  /** Interface addresses (the underlay), per family when enabled. */
+  readonly ifaceAddr?: IpAddress;
+  readonly ifaceV6Addr?: IpAddress;
+  /** Advertised addresses (--public-ip or the interface address). */
+  readonly extAddr?: IpAddress;
+  readonly extV6Addr?: IpAddress;
+  /** net-conf.json's Network / IPv6Network: the cluster's pod networks. */
+  readonly network?: Cidr;
+  readonly networkV6?: Cidr;
+  /** net-conf.json's `Backend` object as parsed JSON (each backend decodes its own options). */
+  readonly backendConfig: unknown;
+}
+
+/** What a prepared backend advertises in the lease, and the pod MTU (FLANNEL_MTU). */
+export interface PreparedBackend {
+  readonly backendData?: unknown;
+  readonly backendV6Data?: unknown;
+  readonly mtu: number;
+}
+
+/** This node's subnets once the lease is acquired. */
+export interface OwnSubnets {
+  readonly subnet?: Cidr;
+  readonly subnetV6?: Cidr;
+}
+
+export interface ReconcileReport {
+  /** Entries created for new peers. */
+  readonly added: number;
+  /** Entries deleted (removed peers, stale entries from a previous run). */
+  readonly removed: number;
+  /** Entries that should have been there (or differed) and were put back. */
+  readonly repaired: number;
+  readonly errors: readonly FlannelError[];
+}
+
+export interface Backend {
+  readonly type: BackendType;
+  /** Creates (or adopts) devices before the lease exists: the lease needs e.g. the VTEP MAC. */
+  prepare(local: LocalNode, signal: AbortSignal): Promise<PreparedBackend>;
+  /** After the lease: addresses on the devices (vxlan: <subnet>/32). Idempotent. */
+  configure(own: OwnSubnets, signal: AbortSignal): Promise<void>;
+  /** Makes the kernel match `peers`. Idempotent; safe to call on a timer. */
+  reconcile(peers: readonly Peer[], signal: AbortSignal): Promise<ReconcileReport>;
+  /** Stops loops and releases resources; leaves the data plane in place (pods keep working). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** What backends log through; the agent's Log fits it (backends never import agent/). */
+export interface BackendLog {
+  error(message: string, fields?: Readonly<Record<string, unknown>>): void;
+  warn(message: string, fields?: Readonly<Record<string, unknown>>): void;
+  info(message: string, fields?: Readonly<Record<string, unknown>>): void;
+  debug(message: string, fields?: Readonly<Record<string, unknown>>): void;
+}

@@ -1,0 +1,44 @@
+// The kernel of one network namespace, as the data plane programs it: a CommandRunner for reads
+// and one-off commands, and the two batch coprocesses for writes. The agent opens it with no
+// prefix (its own namespace); tests and the lab with ["ip", "netns", "exec", NS].
+import { createKernelBatch, type KernelBatch, type KernelBatchOptions } from "./batch-coprocess.ts";
+import type { CoprocessSpawner } from "./batch-process.ts";
+import { prefixCommandRunner, prefixSpawner } from "./command-prefix.ts";
+import type { CommandRunner } from "./command-runner.ts";
+
+export interface KernelOptions {
+  /** Prepended to every command, e.g. ["ip", "netns", "exec", "node1"]. */
+  readonly prefix?: readonly string[];
+  /** The runner (before the prefix); execCommandRunner by default. */
+  readonly runner?: CommandRunner;
+  /** The spawner (before the prefix); spawnCoprocess by default. */
+  readonly spawner?: CoprocessSpawner;
+  readonly batch?: Omit<KernelBatchOptions, "spawner">;
+}
+
+export interface Kernel extends AsyncDisposable {
+  readonly runner: CommandRunner;
+  /** `ip -force -batch -`: routes, neighbours, addresses, links. */
+  readonly ip: KernelBatch<"ip">;
+  /** `bridge -force -batch -`: FDB entries. */
+  readonly bridge: KernelBatch<"bridge">;
+  /** Drains and ends both coprocesses. Idempotent. */
+  close(): Promise<void>;
+}
+
+export function openKernel(options: KernelOptions = {}): Kernel {
+  const prefix = options.prefix ?? [];
+  const spawner = prefixSpawner(prefix, options.spawner);
+  const ip = createKernelBatch("ip", { ...options.batch, spawner });
+  const bridge = createKernelBatch("bridge", { ...options.batch, spawner });
+  let closing: Promise<void> | undefined;
+  return {
+    runner: prefixCommandRunner(prefix, options.runner),
+    ip,
+    bridge,
+    close: () => (closing ??= Promise.all([ip.close(), bridge.close()]).then(() => undefined)),
+    [Symbol.asyncDispose]: async () => {
+      await Promise.all([ip[Symbol.asyncDispose](), bridge[Symbol.asyncDispose]()]);
+    },
+  };
+}
