@@ -10,6 +10,8 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { isFlannelError, type FlannelError } from "../backends/errors.ts";
+import { runDaemon } from "./daemon.ts";
+import { createLog, levelForVerbosity } from "./ops/log.ts";
 import { formatHelp, parseFlanneldArgs, type FlagErrorDetails, type FlanneldOptions } from "./config/flags.ts";
 
 export interface CliOutput {
@@ -24,6 +26,7 @@ export async function runCli(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
   output: CliOutput,
+  signal: AbortSignal = new AbortController().signal,
 ): Promise<number> {
   let options: FlanneldOptions;
   try {
@@ -48,12 +51,20 @@ export async function runCli(
     output.writeStdout(`${JSON.stringify(redactSecrets(options))}\n`);
     return exitCodes.ok;
   }
-  // Honest about what exists: the options are valid, but there is no daemon to hand them to yet.
-  output.writeStderr(
-    "flanneld: configuration OK, but this version of flannel-ts has no daemon loop yet" +
-      " (the agent arrives in a later version); --check-config prints the resolved options\n",
-  );
-  return exitCodes.failure;
+  const log = createLog({ level: levelForVerbosity(options.verbosity) });
+  try {
+    const outcome = await runDaemon(options, log, signal);
+    return outcome.exitCode;
+  } catch (error) {
+    if (signal.aborted) {
+      log.info("stopped before start-up completed");
+      return exitCodes.ok;
+    }
+    if (!isFlannelError(error)) throw error;
+    // A start-up failure is the operator's to fix: one line naming what is wrong, exit 1 (Flannel).
+    log.error(error.message, { code: error.code, ...error.details });
+    return exitCodes.failure;
+  }
 }
 
 /** 2 when Go's flag package would have refused the command line, 1 otherwise. */

@@ -15,12 +15,25 @@ if (!(nodeMajor >= 24)) {
 }
 
 const { runCli } = await import("./cli.ts");
+// SIGTERM/SIGINT stop the daemon cleanly (the data plane stays); a second signal exits at once.
+const stop = new AbortController();
+for (const name of ["SIGTERM", "SIGINT"] as const) {
+  process.on(name, () => {
+    if (stop.signal.aborted) process.exit(1);
+    stop.abort(new Error(`received ${name}`));
+  });
+}
 let exitCode: number;
 try {
-  exitCode = await runCli(process.argv.slice(2), process.env, {
-    writeStdout: (text) => process.stdout.write(text),
-    writeStderr: (text) => process.stderr.write(text),
-  });
+  exitCode = await runCli(
+    process.argv.slice(2),
+    process.env,
+    {
+      writeStdout: (text) => process.stdout.write(text),
+      writeStderr: (text) => process.stderr.write(text),
+    },
+    stop.signal,
+  );
 } catch (error) {
   // Anything that reaches here is a bug, not a configuration problem: show the whole stack.
   process.stderr.write(`flanneld: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

@@ -76,6 +76,11 @@ function sweep(prefix: string): string[] {
   return swept;
 }
 
+function rootLinkNames(): string[] {
+  const out = spawnSync("ip", ["-o", "link", "show"], { encoding: "utf8" }).stdout ?? "";
+  return out.split("\n").flatMap((line) => /^\d+: ([^:@]+)/.exec(line)?.[1] ?? []).sort();
+}
+
 const requested = process.argv.slice(2);
 step("type check (tsc --noEmit)", [node, "node_modules/typescript/bin/tsc", "-p", "tsconfig.json"]);
 step("build", [node, "scripts/build.ts"]);
@@ -84,6 +89,8 @@ const prefix = `ft${randomBytes(3).toString("hex")}-`;
 process.env.FLANNEL_TS_RUN_PREFIX = prefix;
 // Tells test files that the build above is fresh (a file run on its own builds for itself).
 process.env.FLANNEL_TS_SUITE = "1";
+// The root namespace's links before any test: the leftover check compares them at the end.
+process.env.FLANNEL_TS_ROOT_LINKS = rootLinkNames().join(",");
 process.stdout.write(`\n== tests (run prefix ${prefix})\n`);
 
 // run() keeps the order of `files` (the command-line runner sorts them), which puts the

@@ -12,7 +12,7 @@ import { FlannelError } from "../errors.ts";
 import { KernelBatchError, type KernelBatchResult } from "./batch-error.ts";
 import { isDeleteLine, type BatchLine, type BatchTool } from "./batch-line.ts";
 import { Coprocess, spawnCoprocess, type AttemptResult, type CoprocessSpawner, type LineOutcome } from "./batch-process.ts";
-import { isAbsentMessage, isExistsMessage } from "./kernel-messages.ts";
+import { isAbsentMessage, isExistsMessage, isStaleDeviceMessage } from "./kernel-messages.ts";
 import { RequestQueue } from "./request-queue.ts";
 
 export type CoprocessEvent =
@@ -48,6 +48,13 @@ export interface KernelBatch<T extends BatchTool> extends AsyncDisposable {
    * rejects only when aborted (the process is killed: lines may be partly applied) or closed.
    */
   apply(lines: readonly BatchLine<T>[], signal?: AbortSignal): Promise<KernelBatchResult>;
+  /**
+   * Ends the running process after the queued requests; the next request starts a fresh one.
+   * `ip` caches device name → index for its lifetime: call this after deleting and creating a
+   * device again under the same name, before sending lines that name it. (A request in which a
+   * line fails with ENODEV recycles the process by itself, so the next request gets a fresh cache.)
+   */
+  recycle(): Promise<void>;
   /** Lets queued requests finish, then ends the process (stdin EOF, SIGKILL after a grace). Idempotent. */
   close(): Promise<void>;
 }
@@ -100,7 +107,11 @@ class BatchCoprocess<T extends BatchTool> implements KernelBatch<T> {
     try {
       if (this.#disposed) throw closedError(this.tool);
       this.#inFlight = true;
-      return await this.#run(lines, signal);
+      const result = await this.#run(lines, signal);
+      this.#inFlight = false;
+      // A stale name → index entry fails every later line naming that device: start afresh.
+      if (result.errors.some((error) => error.failure === "rejected" && isStaleDeviceMessage(error.kernelMessage))) await this.#stop();
+      return result;
     } finally {
       this.#inFlight = false;
       release();
@@ -181,6 +192,16 @@ class BatchCoprocess<T extends BatchTool> implements KernelBatch<T> {
       });
     });
     return process;
+  }
+
+  async recycle(): Promise<void> {
+    if (this.#closing) return;
+    const release = await this.#queue.acquire();
+    try {
+      await this.#stop();
+    } finally {
+      release();
+    }
   }
 
   close(): Promise<void> {

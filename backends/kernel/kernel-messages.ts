@@ -28,3 +28,12 @@ export function isExistsMessage(message: string): boolean {
 export function isNoDeviceMessage(message: string): boolean {
   return /Cannot find device|Device ".*" does not exist/.test(message);
 }
+
+/**
+ * True when the kernel said ENODEV for a line naming a device. A long-lived `ip -batch` caches
+ * name → index, so after a device is deleted and created again under the same name, lines
+ * naming it reach the kernel with the old index and fail this way until the process is replaced.
+ */
+export function isStaleDeviceMessage(message: string): boolean {
+  return /No such device/.test(message);
+}

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { run } from "../support/command.ts";
 import { isAlive } from "../support/exit-guard.ts";
 import { listRunNamespaces } from "../support/netns.ts";
 import { needsRoot } from "../support/root.ts";
@@ -17,4 +18,10 @@ test("no namespace with the run's prefix survives the suite", { skip: needsRoot 
 test("no process recorded by the run is still alive", () => {
   const recorded = readdirSync(join(runStateDir, "pids")).map(Number);
   assert.deepEqual(recorded.filter(isAlive), [], "processes started by the tests are still running");
+});
+
+test("the root namespace has the same links as before the suite", { skip: process.env.FLANNEL_TS_ROOT_LINKS === undefined && "only under the suite runner" }, async () => {
+  const { stdout } = await run(["ip", "-o", "link", "show"]);
+  const now = stdout.split("\n").flatMap((line) => /^\d+: ([^:@]+)/.exec(line)?.[1] ?? []).sort();
+  assert.deepEqual(now, (process.env.FLANNEL_TS_ROOT_LINKS ?? "").split(",").filter(Boolean), "a test created or removed a link in the root namespace");
 });

@@ -5,12 +5,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { run } from "./command.ts";
+import { etcdBinary, etcdctlBinary, etcdServerArgv, runEtcdctl } from "./etcd-command.ts";
 import { runPrefix } from "./run-context.ts";
 import { spawnProcess, waitFor, type ManagedProcess } from "./process.ts";
 
-export const etcdBinary = "/usr/bin/etcd";
-export const etcdctlBinary = "/usr/bin/etcdctl";
+export { etcdBinary, etcdctlBinary };
 
 export interface EtcdOptions {
   /** Run inside this namespace; `host` must then be an address of that namespace. */
@@ -59,26 +58,8 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdServer> 
   const endpoint = `${scheme}://${host}:${clientPort}`;
   const peerUrl = `http://${host}:${peerPort}`;
   const dataDir = mkdtempSync(join(tmpdir(), `${runPrefix}etcd-`));
-  const name = "test-etcd";
-  const argv = [
-    etcdBinary,
-    `--name=${name}`,
-    `--data-dir=${dataDir}`,
-    `--listen-client-urls=${endpoint}`,
-    `--advertise-client-urls=${endpoint}`,
-    `--listen-peer-urls=${peerUrl}`,
-    `--initial-advertise-peer-urls=${peerUrl}`,
-    `--initial-cluster=${name}=${peerUrl}`,
-    "--logger=zap",
-    "--log-level=warn",
-    ...(options.extraArgs ?? []),
-  ];
-  const etcdctl = async (...args: string[]): Promise<string> => {
-    const base = [etcdctlBinary, `--endpoints=${endpoint}`, ...(options.etcdctlArgs ?? []), ...args];
-    const full = options.netns === undefined ? base : ["ip", "netns", "exec", options.netns, ...base];
-    const { stdout } = await run(full, { env: { ...process.env, ETCDCTL_API: "3" } });
-    return stdout;
-  };
+  const argv = etcdServerArgv({ name: "test-etcd", dataDir, clientUrl: endpoint, peerUrl, extraArgs: options.extraArgs ?? [] });
+  const etcdctl = (...args: string[]): Promise<string> => runEtcdctl(endpoint, options.netns, options.etcdctlArgs ?? [], args);
 
   let current: ManagedProcess | undefined;
   const start = async (): Promise<void> => {

@@ -2,13 +2,17 @@
 // namespace, wait until they are ready, and end them by PID — never by name. Every PID is also
 // recorded in the run's state directory so the suite runner can sweep what a crashed test left.
 import { spawn, type ChildProcess } from "node:child_process";
-import { access, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { access, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { run } from "./command.ts";
-import { endProcessesSync, isAlive, onExitOrSignal } from "./exit-guard.ts";
+import { endProcessesSync, onExitOrSignal, processStartTime } from "./exit-guard.ts";
+import { waitFor, type WaitOptions } from "./wait.ts";
 import { runStateDir } from "./run-context.ts";
+
+// Re-exported: tests have always found these here.
+export { processStartTime, waitFor, type WaitOptions };
 
 export interface Exit {
   readonly code: number | null;
@@ -39,16 +43,6 @@ onExitOrSignal(() => endProcessesSync([...living]));
 
 function pidRecordPath(pid: number): string {
   return join(runStateDir, "pids", String(pid));
-}
-
-/** Start time in clock ticks since boot: with the PID it names one process, even after PID reuse. */
-export function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  } catch {
-    return undefined;
-  }
 }
 
 export function spawnProcess(argv: readonly string[], options: SpawnOptions = {}): ManagedProcess {
@@ -99,37 +93,6 @@ export function spawnProcess(argv: readonly string[], options: SpawnOptions = {}
       return stopping;
     },
   };
-}
-
-export interface WaitOptions {
-  readonly timeoutMs?: number;
-  readonly intervalMs?: number;
-  /** What is being waited for, for the timeout message. */
-  readonly what: string;
-  /** If this process exits while waiting, fail at once with its output. */
-  readonly process?: ManagedProcess;
-}
-
-/** Polls `check` until it returns a value other than undefined/false, or times out. */
-export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, options: WaitOptions): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
-  let lastError: unknown;
-  for (;;) {
-    if (options.process !== undefined && !isAlive(options.process.pid)) {
-      throw new Error(`process ${options.process.pid} exited while waiting for ${options.what}:\n${options.process.output()}`);
-    }
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() >= deadline) {
-      const detail = lastError === undefined ? "" : ` (last error: ${String(lastError)})`;
-      throw new Error(`timed out after ${options.timeoutMs ?? 10_000} ms waiting for ${options.what}${detail}`);
-    }
-    await sleep(options.intervalMs ?? 50);
-  }
 }
 
 export function waitForFile(path: string, options: Omit<WaitOptions, "what"> & { what?: string }): Promise<true> {

@@ -1,0 +1,172 @@
+// flanneld: wiring only. Flannel's start-up sequence (F:main.go; reference §2.4) — config →
+// interface/public IP → backend prepare → lease → rules → subnet.env → watch → reconcile — with
+// renewal in the background, health endpoints, and a clean stop on SIGTERM/SIGINT that leaves
+// the data plane in place so running pods keep their connectivity.
+import { connectEtcdStore } from "./subnet/etcd/store.ts";
+import { createEtcdSubnetManager } from "./subnet/etcd/etcd-manager.ts";
+import { etcdStoreOptions } from "./subnet/etcd/etcd-options.ts";
+import { FlannelError } from "../backends/errors.ts";
+import { openKernel } from "../backends/kernel/kernel.ts";
+import { createLinkQuery } from "../backends/kernel/link-query.ts";
+import { startRuleKeeper } from "../backends/kernel/rules/rule-keeper.ts";
+import { readSysctl } from "../backends/kernel/sysctl.ts";
+import { ensureBlackholeRoute } from "../backends/kernel/blackhole.ts";
+import { formatCidr, formatIp } from "../backends/net/ip.ts";
+import { createBackend } from "../backends/registry.ts";
+import type { FlanneldOptions } from "./config/flag-table.ts";
+import { selectExternalInterface } from "./config/interface.ts";
+import { enabledFamilies } from "./config/net-conf-check.ts";
+import { readPreviousSubnetEnv, writeSubnetEnv } from "./config/subnet-env.ts";
+import { startHealthServer } from "./ops/health.ts";
+import type { Log } from "./ops/log.ts";
+import { createReadinessTracker } from "./ops/readiness.ts";
+import { peersForBackend } from "./peers.ts";
+import { startReconcileLoop } from "./reconcile-loop.ts";
+import { leaseAttrs, localNode, ownSubnets, ruleFamilies, subnetEnvContent } from "./startup.ts";
+import { keepLease } from "./subnet/lease-keeper.ts";
+import { createLeaseSet } from "./subnet/lease-set.ts";
+
+/** Why the daemon returned, and the exit code Flannel gives for it. */
+export interface DaemonOutcome {
+  readonly exitCode: number;
+  readonly reason: "stopped" | "lease-revoked";
+}
+
+export async function runDaemon(options: FlanneldOptions, log: Log, outerSignal: AbortSignal): Promise<DaemonOutcome> {
+  if (options.kubeSubnetMgr) {
+    throw new FlannelError("unsupported", "--kube-subnet-mgr is not implemented in this version of flannel-ts; use etcd (--etcd-endpoints)", {
+      details: { flag: "kube-subnet-mgr" },
+    });
+  }
+  // Everything below stops when the caller aborts (SIGTERM) or the own lease is revoked.
+  const stop = new AbortController();
+  const signal = AbortSignal.any([outerSignal, stop.signal]);
+  await using cleanup = new AsyncDisposableStack();
+  const readiness = createReadinessTracker();
+
+  const store = await connectEtcdStore(etcdStoreOptions(options, log));
+  const previous = await readPreviousSubnetEnv(options.subnetFile);
+  const manager = createEtcdSubnetManager({ store, prefix: options.etcdPrefix, log, previous });
+  cleanup.defer(() => manager.close());
+
+  if (options.healthzPort > 0) {
+    const health = await startHealthServer(options.healthzIp, options.healthzPort, readiness);
+    cleanup.defer(() => health.close());
+    log.info("serving health endpoints", { address: `${options.healthzIp}:${health.port}` });
+  }
+
+  const conf = await manager.networkConfig(signal);
+  const families = enabledFamilies(conf);
+  const kernel = openKernel();
+  cleanup.defer(() => kernel.close());
+  if (!conf.enableNFTables) {
+    // Flannel refuses to run without br_netfilter in iptables mode (pod traffic crossing cni0
+    // would bypass the FORWARD rules).
+    for (const family of families) {
+      const leaf = family === 4 ? "bridge-nf-call-iptables" : "bridge-nf-call-ip6tables";
+      if ((await readSysctl(kernel.runner, ["net", "bridge", leaf], signal)) === undefined) {
+        throw new FlannelError("host-unsuitable", `Failed to check br_netfilter: /proc/sys/net/bridge/${leaf} does not exist (load the br_netfilter module)`, {
+          details: { sysctl: `net/bridge/${leaf}` },
+        });
+      }
+    }
+  }
+
+  const ext = await selectExternalInterface(
+    { ...options, enableIPv4: conf.ipv4.enabled, enableIPv6: conf.ipv6.enabled },
+    createLinkQuery(kernel.runner),
+    { signal, log },
+  );
+  const backendLog = log.child({ backend: conf.backendType });
+  const backend = createBackend(conf.backendType, { kernel, log: backendLog });
+  cleanup.defer(() => backend.close());
+  const prepared = await backend.prepare(localNode(conf, ext), signal);
+
+  const lease = await manager.acquire(leaseAttrs(conf, ext, prepared), signal);
+  const own = ownSubnets(lease);
+  log.info("lease acquired", {
+    subnet: lease.subnet === undefined ? undefined : formatCidr(lease.subnet),
+    subnetV6: lease.subnetV6 === undefined ? undefined : formatCidr(lease.subnetV6),
+    ...(lease.expiresAt === undefined ? { reservation: true } : { expiresAt: lease.expiresAt.toISOString() }),
+  });
+  await backend.configure(own, signal);
+
+  const rules = await startRuleKeeper(
+    {
+      runner: kernel.runner,
+      mode: conf.enableNFTables ? "nftables" : "iptables",
+      families: ruleFamilies(conf, lease, previous),
+      masquerade: options.ipMasq,
+      forward: options.iptablesForwardRules,
+      randomFullyDisable: options.ipMasqFullyRandomDisable,
+      resyncMs: options.iptablesResync * 1000,
+      log: log.child({ component: "rules" }),
+    },
+    signal,
+  );
+  cleanup.defer(() => rules.close());
+
+  if (options.ipBlackholeRoute) {
+    // Flannel re-checks every --iptables-resync seconds; a failure is logged, never fatal.
+    const subnets = [own.subnet, own.subnetV6].flatMap((subnet) => (subnet === undefined ? [] : [subnet]));
+    const ensureBlackholes = (): void => {
+      for (const subnet of subnets) {
+        ensureBlackholeRoute(kernel.runner, subnet, signal)
+          .then((outcome) => outcome === "added" && log.info("blackhole route added", { subnet: formatCidr(subnet) }))
+          .catch((error: unknown) => signal.aborted || log.warn("blackhole route failed", { subnet: formatCidr(subnet), error: String(error) }));
+      }
+    };
+    ensureBlackholes();
+    const timer = setInterval(ensureBlackholes, options.iptablesResync * 1000);
+    cleanup.defer(() => clearInterval(timer));
+  }
+
+  await writeSubnetEnv(options.subnetFile, subnetEnvContent(conf, lease, prepared.mtu, options.ipMasq));
+  readiness.subnetEnvWritten();
+  log.info("wrote subnet.env", { file: options.subnetFile, mtu: prepared.mtu });
+
+  // Peers → data plane, level-triggered: every event batch and every resync reconciles the whole set.
+  const leaseSet = createLeaseSet(own, { onUnknownRemoval: (removed) => log.warn("removal of a lease that was never seen", { subnet: removed.subnet === undefined ? "" : formatCidr(removed.subnet) }) });
+  const warned = new Set<string>();
+  const loop = startReconcileLoop(
+    {
+      reconcile: (runSignal) => backend.reconcile(peersForBackend(leaseSet.peers(), conf.backendType, log, warned), runSignal),
+      // One period for every repair loop: Flannel's --iptables-resync (host-gw alone uses 10 s there).
+      resyncMs: options.iptablesResync * 1000,
+      log: backendLog,
+      onReport: (report) => {
+        if (report.added + report.removed + report.repaired > 0) {
+          backendLog.info("data plane reconciled", { added: report.added, removed: report.removed, repaired: report.repaired, peers: leaseSet.peers().length });
+        }
+        for (const error of report.errors) backendLog.error("data plane entry failed", { error: error.message });
+        if (report.errors.length === 0) readiness.dataPlaneReconciled();
+      },
+    },
+    signal,
+  );
+  cleanup.defer(() => loop.stop());
+
+  const watching = (async () => {
+    for await (const batch of manager.watchLeases(signal)) {
+      for (const change of leaseSet.apply(batch)) {
+        log.info(change.kind === "added" ? "peer added" : "peer removed", {
+          peer: change.lease.subnet === undefined ? "" : formatCidr(change.lease.subnet),
+          publicIP: formatIp(change.lease.attrs.publicIP),
+        });
+      }
+      loop.trigger();
+    }
+  })();
+  const keeping = keepLease({ manager, lease, renewMarginMs: options.subnetLeaseRenewMargin * 60_000, log }, signal);
+
+  const outcome = await Promise.race([
+    keeping.then((result) => (result === "revoked" ? ("lease-revoked" as const) : ("stopped" as const))),
+    watching.then(() => "stopped" as const),
+  ]);
+  stop.abort();
+  await Promise.allSettled([keeping, watching]);
+  log.info(outcome === "lease-revoked" ? "shutting down: the lease was revoked" : "shutting down; the data plane stays in place");
+  // Flannel exits 0 when its lease is revoked: the shutdown is orderly, and its supervisor
+  // (a DaemonSet, or systemd with Restart=always) starts it again to acquire a new lease.
+  return { exitCode: 0, reason: outcome };
+}
