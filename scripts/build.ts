@@ -17,7 +17,7 @@ const compiled = spawnSync(process.execPath, ["node_modules/typescript/bin/tsc",
 });
 if (compiled.status !== 0) process.exit(compiled.status ?? 1);
 
-function writeLauncher(name: string, entry: string): void {
+function writeLauncher(name: string, entry: string, nodeOptions: readonly string[] = []): void {
   // Resolve symlinks so a link in /usr/local/bin still finds the tree. If the pinned Node is
   // missing, fall back to PATH: the entry point then says which Node it needs.
   const script = `#!/bin/sh
@@ -27,7 +27,7 @@ node="$here/../../node_modules/node/bin/node"
 if [ ! -x "$node" ]; then
   node=$(command -v node) || { echo "${name}: no Node runtime found; run npm ci in $(dirname "$(dirname "$here")")" >&2; exit 1; }
 fi
-exec "$node" "$here/../${entry}" "$@"
+exec "$node" ${nodeOptions.map((option) => `${option} `).join("")}"$here/../${entry}" "$@"
 `;
   const path = join(dist, "bin", name);
   mkdirSync(join(dist, "bin"), { recursive: true });
@@ -35,6 +35,10 @@ exec "$node" "$here/../${entry}" "$@"
   chmodSync(path, 0o755);
 }
 
-writeLauncher("flanneld", "agent/main.js");
+// Small young-generation semi-spaces: a reconcile turns the kernel's tables into short-lived
+// objects, and V8's default semi-spaces (up to 16 MiB or more each) let that garbage pile up and
+// be promoted. Measured with the convergence benchmark on this machine: flanneld's RSS with 5000
+// peers 287 MiB by default, 181 MiB with 1 MiB semi-spaces; idle 92 → 85 MiB.
+writeLauncher("flanneld", "agent/main.js", ["--max-semi-space-size=1"]);
 // The CNI plugin: a single executable with its own runtime, for hosts without Node.
 buildCniPlugin(projectRoot, dist);

@@ -1,10 +1,12 @@
 // The kernel of one network namespace, as the data plane programs it: a CommandRunner for reads
-// and one-off commands, and the two batch coprocesses for writes. The agent opens it with no
+// and one-off commands (reads answered by long-lived read coprocesses, see read-runner.ts), and
+// the two batch coprocesses for writes. The agent opens it with no
 // prefix (its own namespace); tests and the lab with ["ip", "netns", "exec", NS].
 import { createKernelBatch, type KernelBatch, type KernelBatchOptions } from "./batch-coprocess.ts";
 import type { CoprocessSpawner } from "./batch-process.ts";
 import { prefixCommandRunner, prefixSpawner } from "./command-prefix.ts";
 import type { CommandRunner } from "./command-runner.ts";
+import { createReadRunner } from "./read-runner.ts";
 
 export interface KernelOptions {
   /** Prepended to every command, e.g. ["ip", "netns", "exec", "node1"]. */
@@ -14,6 +16,8 @@ export interface KernelOptions {
   /** The spawner (before the prefix); spawnCoprocess by default. */
   readonly spawner?: CoprocessSpawner;
   readonly batch?: Omit<KernelBatchOptions, "spawner">;
+  /** Answer `ip -json`/`bridge -json` reads through coprocesses (default true). */
+  readonly readCoprocesses?: boolean;
 }
 
 export interface Kernel extends AsyncDisposable {
@@ -31,14 +35,16 @@ export function openKernel(options: KernelOptions = {}): Kernel {
   const spawner = prefixSpawner(prefix, options.spawner);
   const ip = createKernelBatch("ip", { ...options.batch, spawner });
   const bridge = createKernelBatch("bridge", { ...options.batch, spawner });
+  const spawned = prefixCommandRunner(prefix, options.runner);
+  const reads = options.readCoprocesses === false ? undefined : createReadRunner(spawned, spawner);
   let closing: Promise<void> | undefined;
   return {
-    runner: prefixCommandRunner(prefix, options.runner),
+    runner: reads?.runner ?? spawned,
     ip,
     bridge,
-    close: () => (closing ??= Promise.all([ip.close(), bridge.close()]).then(() => undefined)),
+    close: () => (closing ??= Promise.all([ip.close(), bridge.close(), reads?.close()]).then(() => undefined)),
     [Symbol.asyncDispose]: async () => {
-      await Promise.all([ip[Symbol.asyncDispose](), bridge[Symbol.asyncDispose]()]);
+      await Promise.all([ip[Symbol.asyncDispose](), bridge[Symbol.asyncDispose](), reads?.close()]);
     },
   };
 }

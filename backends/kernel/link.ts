@@ -9,7 +9,6 @@ import { formatIp, type IpAddress } from "../net/ip.ts";
 import { batchLine, deviceToken, type IpLine } from "./batch-line.ts";
 import { KernelCommandError, type CommandRunner } from "./command-runner.ts";
 import { isRecord, parseRecordArray, recordReader, type JsonRecord, type RecordReader } from "./json-output.ts";
-import { isNoDeviceMessage } from "./kernel-messages.ts";
 import { parseMac, type MacAddress } from "./mac.ts";
 
 export interface VxlanAttributes {
@@ -74,16 +73,14 @@ function parseVxlan(reader: RecordReader, data: JsonRecord): Omit<VxlanAttribute
   };
 }
 
+// All links are dumped and the one wanted is picked by the name the kernel reports: `dev NAME`
+// would go through a long-lived `ip`'s name cache, stale once a device is recreated (read-runner.ts).
 async function showLink(runner: CommandRunner, name: string, details: boolean, signal?: AbortSignal): Promise<JsonRecord | undefined> {
-  const argv = ["ip", ...(details ? ["-d"] : []), "-json", "link", "show", "dev", deviceToken(name)];
+  const argv = ["ip", ...(details ? ["-d"] : []), "-json", "link", "show"];
   const result = await runner(argv, { signal });
-  if (result.code !== 0) {
-    if (isNoDeviceMessage(result.stderr)) return undefined;
-    throw new KernelCommandError(argv, result.code, result.stderr);
-  }
-  const [record] = parseRecordArray(argv, result.stdout);
-  if (record === undefined) throw recordReader(argv).fail("no link printed");
-  return record;
+  if (result.code !== 0) throw new KernelCommandError(argv, result.code, result.stderr);
+  const wanted = deviceToken(name);
+  return parseRecordArray(argv, result.stdout).find((record) => record.ifname === wanted);
 }
 
 /** The link named `name` with its details, or undefined when there is none. */

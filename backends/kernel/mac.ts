@@ -15,11 +15,15 @@ export function formatMac(bytes: Uint8Array | readonly number[]): MacAddress {
   return Array.from(bytes, hex2).join(":") as MacAddress;
 }
 
+const canonicalMac = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
+
 /**
  * Parses the 48-bit forms Go's net.ParseMAC accepts (Flannel decodes VtepMAC with it):
  * `00:00:5e:00:53:01`, `00-00-5e-00-53-01` and `0000.5e00.5301`, in either case.
  */
 export function parseMac(text: string): MacAddress | undefined {
+  // The form `ip`, `bridge` and Flannel print is already normal: no need to take it apart.
+  if (canonicalMac.test(text)) return text as MacAddress;
   let digits: string;
   if (/^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i.test(text)) digits = text.replace(/[:-]/g, "");
   else if (/^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$/i.test(text)) digits = text.replace(/\./g, "");

@@ -40,11 +40,20 @@ function bigintToBytes(value: bigint, count: number): number[] {
   return bytes;
 }
 
+const decimalOctet = "(0|[1-9]\\d{0,2})";
+const dottedQuad = new RegExp(`^${decimalOctet}\\.${decimalOctet}\\.${decimalOctet}\\.${decimalOctet}$`);
+
 /** Parses an address the way Go's net.ParseIP does; undefined when it is not one. */
 export function parseIp(text: string): IpAddress | undefined {
-  if (ipaddr.IPv4.isValidFourPartDecimal(text)) {
-    return { family: 4, value: bytesToBigint(ipaddr.IPv4.parse(text).toByteArray()) };
+  // Dotted-decimal IPv4 without leading zeros (what Go accepts), read without ipaddr.js: the
+  // backends parse every address of a route, neighbour and FDB dump on each reconcile.
+  const quad = dottedQuad.exec(text);
+  if (quad !== null) {
+    const [a, b, c, d] = [Number(quad[1]), Number(quad[2]), Number(quad[3]), Number(quad[4])];
+    if (a > 255 || b > 255 || c > 255 || d > 255) return undefined;
+    return { family: 4, value: BigInt(((a << 24) | (b << 16) | (c << 8) | d) >>> 0) };
   }
+  if (!text.includes(":")) return undefined;
   if (text.includes("%") || !ipaddr.IPv6.isValid(text)) return undefined;
   // ipaddr accepts a trailing dotted quad with leading zeros; Go does not.
   const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
@@ -60,7 +69,10 @@ export function parseIpOfFamily(text: string, family: IpFamily): IpAddress | und
 }
 
 export function formatIp(ip: IpAddress): string {
-  if (ip.family === 4) return bigintToBytes(ip.value, 4).join(".");
+  if (ip.family === 4) {
+    const n = Number(ip.value);
+    return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+  }
   return ipaddr.fromByteArray(bigintToBytes(ip.value, 16)).toString();
 }
 

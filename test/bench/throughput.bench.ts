@@ -6,7 +6,11 @@
 //            node eth0 198.18.0.N), pods wired by hand exactly as the bridge plugin wires them
 //            (cni0 10.244.N.1/24, veth with hairpin, pod eth0 10.244.N.2/24, default via cni0,
 //            the agent pod's MTU), and Flannel's objects by hand (as in
-//            /work/shared/testbed/vxlan-by-hand.sh and hostgw-by-hand.sh).
+//            /work/shared/testbed/vxlan-by-hand.sh and hostgw-by-hand.sh), plus the netfilter
+//            rules a lab node holds (Flannel's FLANNEL-FWD, the bridge plugin's ipMasq chains),
+//            copied with iptables-save/-restore onto the bed's subnets: with a nat table present
+//            every packet goes through conntrack, a cost Flannel's nodes pay as well, so a bed
+//            without rules would be a faster baseline than any real Flannel node.
 // iperf3 -s -1 in the destination pod, client in the source pod, -t 5 -J, Gbit/s =
 // end.sum_received.bits_per_second; 1 stream and -P 4, 3 reps; agent and by-hand runs alternate
 // (and swap which goes first every rep) so that machine noise hits both alike. Nothing is asserted.
@@ -114,6 +118,29 @@ async function buildByHand(prefix: string, backend: Backend, podMtu: number): Pr
   return { srcPod: nodes[0]!.pod, dstPod: nodes[1]!.pod, dstIp: "10.244.2.2" };
 }
 
+/**
+ * Copies each lab node's IPv4 netfilter rules to the bed node of the same index, with the lab
+ * nodes' subnets rewritten to the bed's (10.244.<n>.0/24). Returns the rule count per node.
+ */
+async function copyNetfilter(lab: Lab, bedPrefix: string): Promise<number[]> {
+  const mapping = lab.nodes.map((node, i) => {
+    const subnet = node.flanneld.subnet();
+    const match = subnet === undefined ? null : /^(\d+\.\d+\.\d+\.)\d+\/24$/.exec(subnet);
+    if (match?.[1] === undefined) throw new Error(`lab node ${node.name}: subnet ${subnet ?? "unknown"} is not a /24`);
+    return { from: match[1], to: `10.244.${i + 1}.` };
+  });
+  const counts: number[] = [];
+  for (const [i, node] of lab.nodes.entries()) {
+    let rules = (await node.exec(["iptables-save"])).stdout;
+    // Through a placeholder, so that a later mapping cannot rewrite an earlier one's output.
+    mapping.forEach(({ from }, j) => (rules = rules.replaceAll(from, `@${j}@`)));
+    mapping.forEach(({ to }, j) => (rules = rules.replaceAll(`@${j}@`, to)));
+    await run(["ip", "netns", "exec", `${bedPrefix}-node${i + 1}`, "iptables-restore"], { input: rules });
+    counts.push(rules.split("\n").filter((line) => line.startsWith("-A ")).length);
+  }
+  return counts;
+}
+
 // ---- iperf3 ------------------------------------------------------------------------------------
 async function iperfOnce(where: Endpoints, extra: readonly string[]): Promise<{ gbps: number; retransmits: number }> {
   const port = 5201 + Math.floor(Math.random() * 500);
@@ -172,8 +199,11 @@ try {
     const agent = labEndpoints(lab);
     const matrix = await lab.waitConverged({ timeoutMs: 30_000 });
     const mtu = await podMtu(agent.srcPod);
-    const hand = await buildByHand(`tp${tag}-h${backend === "vxlan" ? "vx" : "hg"}`, backend, mtu);
+    const bedPrefix = `tp${tag}-h${backend === "vxlan" ? "vx" : "hg"}`;
+    const hand = await buildByHand(bedPrefix, backend, mtu);
+    const ruleCounts = await copyNetfilter(lab, bedPrefix);
     await inNs(hand.srcPod, "ping", "-c", "1", "-W", "2", hand.dstIp); // the bed works before it is measured
+    out(`  by-hand bed: ${ruleCounts.join(" and ")} netfilter rules copied from the lab nodes`);
     out(`  lab ${lab.name}: pods ${agent.srcPod} → ${agent.dstIp}, pod MTU ${mtu}; unreachable pod pairs ${unreachablePairs(matrix).length}`);
     if (backend === "vxlan") {
       const [agentDevice, handDevice] = await Promise.all([vxlanInfo(lab.nodes[0]!.ns), vxlanInfo(hand.srcPod.replace(/-pod1$/, "-node1"))]);
@@ -228,7 +258,7 @@ try {
       });
     }
   }
-  const path = writeResults("throughput", { method: `iperf3 -t ${seconds} -J, ${reps} reps, server -s -1 in dst pod, Gbit/s = end.sum_received; agent and by-hand interleaved`, cases, vxlanDevice: deviceCheck });
+  const path = writeResults("throughput", { method: `iperf3 -t ${seconds} -J, ${reps} reps, server -s -1 in dst pod, Gbit/s = end.sum_received; agent and by-hand interleaved; by-hand nodes carry the lab nodes' iptables rules (subnets mapped)`, cases, vxlanDevice: deviceCheck });
   out(`results: ${path}`);
 } catch (error) {
   process.stderr.write(`throughput bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

@@ -332,7 +332,9 @@ describe("etcd store: an unreachable etcd", () => {
     const elapsed = Date.now() - startedAt;
     assert.ok(isFlannelError(error, "etcd-unavailable"), String(error));
     assert.ok(error.message.startsWith(`etcd unavailable at ${endpoint}: get /k: `), error.message);
-    assert.match(error.message, /ECONNREFUSED/);
+    // gRPC names the refused connection, or only its deadline when that ran out before the
+    // connection attempt reported back (seen under load): either way the cause is in the message.
+    assert.match(error.message, /ECONNREFUSED|DEADLINE_EXCEEDED/);
     assert.ok(elapsed >= 900 && elapsed < 1800, `failed after ${elapsed} ms`);
 
     const watchStartedAt = Date.now();
