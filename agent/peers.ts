@@ -6,7 +6,20 @@ import { formatCidr } from "../backends/net/ip.ts";
 import type { Log } from "./ops/log.ts";
 import type { Lease } from "./subnet/manager.ts";
 
+// A lease object never changes (a changed lease arrives as a new object), so its Peer is built
+// once and reused by every reconcile until the lease is dropped.
+const peerByLease = new WeakMap<Lease, Peer>();
+
 export function peerFromLease(lease: Lease): Peer {
+  let peer = peerByLease.get(lease);
+  if (peer === undefined) {
+    peer = buildPeer(lease);
+    peerByLease.set(lease, peer);
+  }
+  return peer;
+}
+
+function buildPeer(lease: Lease): Peer {
   const { attrs } = lease;
   return {
     ...(lease.subnet === undefined ? {} : { subnet: lease.subnet }),

@@ -43,8 +43,28 @@ function bigintToBytes(value: bigint, count: number): number[] {
 const decimalOctet = "(0|[1-9]\\d{0,2})";
 const dottedQuad = new RegExp(`^${decimalOctet}\\.${decimalOctet}\\.${decimalOctet}\\.${decimalOctet}$`);
 
+// Every reconcile parses and prints the same few thousand addresses again (each dump of routes,
+// neighbours and FDB entries, each desired entry's key): remembering the answers saves the work
+// and, above all, the garbage. Bounded: emptied when full, so a churning cluster cannot grow it.
+const memoLimit = 65_536;
+const parsedIps = new Map<string, IpAddress | undefined>();
+const formattedIps = new Map<bigint, string>();
+const formattedIpv6s = new Map<bigint, string>();
+
+function remember<K, V>(memo: Map<K, V>, key: K, value: V): V {
+  if (memo.size >= memoLimit) memo.clear();
+  memo.set(key, value);
+  return value;
+}
+
 /** Parses an address the way Go's net.ParseIP does; undefined when it is not one. */
 export function parseIp(text: string): IpAddress | undefined {
+  const known = parsedIps.get(text);
+  if (known !== undefined || parsedIps.has(text)) return known;
+  return remember(parsedIps, text, parseIpText(text));
+}
+
+function parseIpText(text: string): IpAddress | undefined {
   // Dotted-decimal IPv4 without leading zeros (what Go accepts), read without ipaddr.js: the
   // backends parse every address of a route, neighbour and FDB dump on each reconcile.
   const quad = dottedQuad.exec(text);
@@ -69,6 +89,11 @@ export function parseIpOfFamily(text: string, family: IpFamily): IpAddress | und
 }
 
 export function formatIp(ip: IpAddress): string {
+  const memo = ip.family === 4 ? formattedIps : formattedIpv6s;
+  return memo.get(ip.value) ?? remember(memo, ip.value, formatIpValue(ip));
+}
+
+function formatIpValue(ip: IpAddress): string {
   if (ip.family === 4) {
     const n = Number(ip.value);
     return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;

@@ -49,23 +49,31 @@ export function diffEntries<D, A>(spec: DiffSpec<D, A>): EntryDiff<D, A> {
     // Two desired entries under one key cannot both hold; the first one wins (callers report the rest).
     if (claimed.has(key)) continue;
     claimed.add(key);
-    const group = byKey.get(key) ?? [];
-    const [first, ...rest] = group;
-    if (first === undefined) {
+    const group = byKey.get(key);
+    if (group === undefined) {
       create.push(desired);
+      continue;
+    }
+    const first = group[0]!;
+    // The common case, one entry under the key, without the allocations of the general one:
+    // this loop runs for every peer on every reconcile.
+    if (group.length === 1) {
+      if (spec.matches(desired, first)) unchanged.push(desired);
+      else replace.push({ desired, actual: first });
       continue;
     }
     const matching = group.findIndex((actual) => spec.matches(desired, actual));
     if (matching >= 0) {
       unchanged.push(desired);
-      remove.push(...group.filter((_, index) => index !== matching));
+      for (let index = 0; index < group.length; index++) if (index !== matching) remove.push(group[index]!);
     } else {
       replace.push({ desired, actual: first });
-      remove.push(...rest);
+      for (let index = 1; index < group.length; index++) remove.push(group[index]!);
     }
   }
   for (const [key, group] of byKey) {
-    if (!claimed.has(key)) remove.push(...group.filter((actual) => spec.owned(actual)));
+    if (claimed.has(key)) continue;
+    for (const actual of group) if (spec.owned(actual)) remove.push(actual);
   }
   return { create, replace, remove, unchanged };
 }

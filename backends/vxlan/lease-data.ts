@@ -17,8 +17,22 @@ export function vxlanLeaseData(vni: number, mac: MacAddress): VxlanLeaseData {
 
 export type ParsedVtep = { readonly ok: true; readonly mac: MacAddress } | { readonly ok: false; readonly reason: string };
 
+// Every reconcile asks again for every peer; a lease's backend data is one object for the
+// lease's life, so the answer is kept with it (weakly: it goes when the lease goes).
+const parsedByData = new WeakMap<object, ParsedVtep>();
+
 /** A peer's VTEP MAC from its backend data, or why it cannot be used. */
 export function parseVtepMac(data: unknown): ParsedVtep {
+  if (typeof data !== "object" || data === null) return parseVtepMacOnce(data);
+  let parsed = parsedByData.get(data);
+  if (parsed === undefined) {
+    parsed = parseVtepMacOnce(data);
+    parsedByData.set(data, parsed);
+  }
+  return parsed;
+}
+
+function parseVtepMacOnce(data: unknown): ParsedVtep {
   if (data === undefined || data === null) return { ok: false, reason: "its lease has no vxlan backend data" };
   const decoded = decodeGoFields(data, { VNI: "int", VtepMAC: "string" } as const);
   if (!decoded.ok) return { ok: false, reason: `its vxlan backend data does not decode: ${decoded.reason}` };
