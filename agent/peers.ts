@@ -3,21 +3,12 @@
 // warning, as Flannel's vxlan and host-gw backends do (F:pkg/backend/vxlan/vxlan_network.go).
 import type { Peer } from "../backends/backend.ts";
 import { formatCidr } from "../backends/net/ip.ts";
+import { weakMemo } from "../backends/reconcile/weak-memo.ts";
 import type { Log } from "./ops/log.ts";
 import type { Lease } from "./subnet/manager.ts";
 
-// A lease object never changes (a changed lease arrives as a new object), so its Peer is built
-// once and reused by every reconcile until the lease is dropped.
-const peerByLease = new WeakMap<Lease, Peer>();
-
-export function peerFromLease(lease: Lease): Peer {
-  let peer = peerByLease.get(lease);
-  if (peer === undefined) {
-    peer = buildPeer(lease);
-    peerByLease.set(lease, peer);
-  }
-  return peer;
-}
+/** The Peer of a lease; built once per lease object (see weak-memo.ts). */
+export const peerFromLease: (lease: Lease) => Peer = weakMemo(buildPeer);
 
 function buildPeer(lease: Lease): Peer {
   const { attrs } = lease;

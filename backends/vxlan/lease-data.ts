@@ -3,6 +3,7 @@
 // case-insensitive decoding Flannel's json.Unmarshal gives; the MAC parses like Go's
 // net.ParseMAC (48-bit forms).
 import { parseMac, type MacAddress } from "../kernel/mac.ts";
+import { weakMemo } from "../reconcile/weak-memo.ts";
 import { decodeGoFields } from "./go-fields.ts";
 
 /** What this node advertises; key order as Flannel marshals it. */
@@ -17,19 +18,11 @@ export function vxlanLeaseData(vni: number, mac: MacAddress): VxlanLeaseData {
 
 export type ParsedVtep = { readonly ok: true; readonly mac: MacAddress } | { readonly ok: false; readonly reason: string };
 
-// Every reconcile asks again for every peer; a lease's backend data is one object for the
-// lease's life, so the answer is kept with it (weakly: it goes when the lease goes).
-const parsedByData = new WeakMap<object, ParsedVtep>();
+const parseVtepMacOfObject = weakMemo((data: object) => parseVtepMacOnce(data));
 
 /** A peer's VTEP MAC from its backend data, or why it cannot be used. */
 export function parseVtepMac(data: unknown): ParsedVtep {
-  if (typeof data !== "object" || data === null) return parseVtepMacOnce(data);
-  let parsed = parsedByData.get(data);
-  if (parsed === undefined) {
-    parsed = parseVtepMacOnce(data);
-    parsedByData.set(data, parsed);
-  }
-  return parsed;
+  return typeof data === "object" && data !== null ? parseVtepMacOfObject(data) : parseVtepMacOnce(data);
 }
 
 function parseVtepMacOnce(data: unknown): ParsedVtep {

@@ -20,29 +20,12 @@ import { encodeLeaseAttrs } from "../../agent/subnet/lease-json.ts";
 import { parseIp } from "../../backends/net/ip.ts";
 import { startLab, type Lab } from "../../deploy/lab/lab.ts";
 import { countJsonObjects, openBridgeShell, openIpShell, type BatchShell } from "./batch-shell.ts";
+import { cleanup, onCleanup } from "./cleanup.ts";
 import { summarize, writeResults } from "./stats.ts";
 
 const subnetsPrefix = "/coreos.com/network/subnets";
 const device = "flannel.1";
 const publicBase = parseIp("198.19.0.0")!.value;
-
-// ---- cleanup, also on Ctrl-C / SIGTERM ----------------------------------------------------------
-const cleanups: Array<() => Promise<void>> = [];
-async function cleanup(): Promise<void> {
-  while (cleanups.length > 0) {
-    try {
-      await cleanups.pop()!();
-    } catch (error) {
-      process.stderr.write(`cleanup: ${String(error)}\n`);
-    }
-  }
-}
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    process.stderr.write(`\n${signal}: cleaning up\n`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
 
 // ---- peers -------------------------------------------------------------------------------------
 interface Peer {
@@ -235,7 +218,7 @@ try {
   const controller = new AbortController();
   out("starting a 1-node lab (vxlan, Network 10.0.0.0/8) …");
   const lab = await startLab({ name: `cv${randomBytes(3).toString("hex")}`, nodes: 1, backend: "vxlan", network: "10.0.0.0/8", podsPerNode: 1 }, controller.signal);
-  cleanups.push(async () => void (await lab.teardown()));
+  onCleanup(async () => void (await lab.teardown()));
   const node = lab.nodes[0]!;
   const ownSubnet = node.subnet() ?? "";
   const agentPid = nodePid(node.flanneld.pid!);
@@ -243,10 +226,10 @@ try {
   const idleMemory = memoryMiB(agentPid);
 
   const writer = await openWriter(lab);
-  cleanups.push(() => writer.close());
+  onCleanup(() => writer.close());
   const ip = openIpShell(node.ns);
   const bridge = openBridgeShell(node.ns);
-  cleanups.push(() => ip.close(), () => bridge.close());
+  onCleanup(() => ip.close(), () => bridge.close());
   out(`kernel before: ${JSON.stringify(await counts(ip, bridge))}`);
 
   const peers = makePeers(6000, ownSubnet);

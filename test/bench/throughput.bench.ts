@@ -21,30 +21,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { startLab, type Lab } from "../../deploy/lab/lab.ts";
 import { unreachablePairs } from "../../deploy/lab/status.ts";
 import { run } from "../support/command.ts";
+import { cleanup, onCleanup } from "./cleanup.ts";
 import { writeResults } from "./stats.ts";
 
 const seconds = 5;
 // Five reps and medians: single -P 4 runs here swing by ±30% (seen: 21 to 37 Gbit/s back to back).
 const reps = 5;
 const out = (text: string): void => void process.stdout.write(`${text}\n`);
-
-// ---- cleanup, also on Ctrl-C / SIGTERM ----------------------------------------------------------
-const cleanups: Array<() => Promise<void>> = [];
-async function cleanup(): Promise<void> {
-  while (cleanups.length > 0) {
-    try {
-      await cleanups.pop()!();
-    } catch (error) {
-      process.stderr.write(`cleanup: ${String(error)}\n`);
-    }
-  }
-}
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    process.stderr.write(`\n${signal}: cleaning up\n`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
 
 const ip = (ns: string, ...args: string[]): Promise<unknown> => run(["ip", "-n", ns, ...args]);
 const inNs = (ns: string, ...argv: string[]): Promise<{ stdout: string }> => run(["ip", "netns", "exec", ns, ...argv]);
@@ -71,7 +54,7 @@ async function buildByHand(prefix: string, backend: Backend, podMtu: number): Pr
   const fabric = `${prefix}-fabric`;
   const nodes = [1, 2].map((n) => ({ n, ns: `${prefix}-node${n}`, pod: `${prefix}-pod${n}`, ip: `198.18.0.${n}`, mac: randomMac() }));
   for (const ns of [fabric, ...nodes.flatMap((node) => [node.ns, node.pod])]) {
-    cleanups.push(async () => void (await run(["ip", "netns", "del", ns], { allowFailure: true })));
+    onCleanup(async () => void (await run(["ip", "netns", "del", ns], { allowFailure: true })));
     await run(["ip", "netns", "add", ns]);
     await ip(ns, "link", "set", "lo", "up");
   }
@@ -202,7 +185,7 @@ try {
   for (const backend of ["vxlan", "host-gw"] as const) {
     out(`starting the ${backend} lab (2 nodes) and the by-hand ${backend} bed …`);
     const lab = await startLab({ name: `tp${tag}-${backend === "vxlan" ? "vx" : "hg"}`, nodes: 2, backend, podsPerNode: 1 }, controller.signal);
-    cleanups.push(async () => void (await lab.teardown()));
+    onCleanup(async () => void (await lab.teardown()));
     const agent = labEndpoints(lab);
     const matrix = await lab.waitConverged({ timeoutMs: 30_000 });
     const mtu = await podMtu(agent.srcPod);

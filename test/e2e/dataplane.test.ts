@@ -5,7 +5,7 @@
 // --ip-masq, the masquerade rules and their effect: pod → underlay is masqueraded, pod → pod not.
 import assert from "node:assert/strict";
 import { readFileSync, statSync } from "node:fs";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import type { Lab } from "../../deploy/lab/lab.ts";
 import { unreachablePairs } from "../../deploy/lab/status.ts";
 import { needsRoot } from "../support/root.ts";
@@ -18,9 +18,8 @@ import {
   leaseOf,
   natMasqRules,
   readLeases,
-  startTestLab,
-  tearDown,
   udpSourceSeen,
+  useTestLab,
   vxlanState,
 } from "./lab-fixture.ts";
 
@@ -29,15 +28,7 @@ function describeUnreachable(lab: Lab, matrix: Awaited<ReturnType<Lab["pingMatri
 }
 
 describe("vxlan lab of 3 nodes with --ip-masq", { skip: needsRoot, timeout: 120_000 }, () => {
-  let lab: Lab | undefined;
-  const theLab = (): Lab => {
-    if (lab === undefined) throw new Error("the lab did not start");
-    return lab;
-  };
-  before(async () => {
-    lab = await startTestLab({ nodes: 3, backend: "vxlan", ipMasq: true });
-  });
-  after(() => tearDown(lab));
+  const theLab = useTestLab({ nodes: 3, backend: "vxlan", ipMasq: true });
 
   test("every pod reaches every other pod", async () => {
     const matrix = await theLab().waitConverged({ timeoutMs: 20_000 });
@@ -102,15 +93,7 @@ describe("vxlan lab of 3 nodes with --ip-masq", { skip: needsRoot, timeout: 120_
 });
 
 describe("host-gw lab of 3 nodes", { skip: needsRoot, timeout: 120_000 }, () => {
-  let lab: Lab | undefined;
-  const theLab = (): Lab => {
-    if (lab === undefined) throw new Error("the lab did not start");
-    return lab;
-  };
-  before(async () => {
-    lab = await startTestLab({ nodes: 3, backend: "host-gw" });
-  });
-  after(() => tearDown(lab));
+  const theLab = useTestLab({ nodes: 3, backend: "host-gw" });
 
   test("every pod reaches every other pod", async () => {
     const matrix = await theLab().waitConverged({ timeoutMs: 20_000 });

@@ -5,6 +5,7 @@
 // §8.1) — so that the tests compare the two field by field. Not a test file itself.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import { startLab, type Lab, type LabNode, type LabOptions } from "../../deploy/lab/lab.ts";
 import { run } from "../support/command.ts";
 import { spawnProcess } from "../support/process.ts";
@@ -26,6 +27,22 @@ export async function startTestLab(options: Partial<Omit<LabOptions, "name">>): 
     name: uniqueName("lab"),
     onProcessStarted: (started) => writeFileSync(join(runStateDir, "pids", String(started.pid)), `${started.startTime}\n`),
   });
+}
+
+/**
+ * For a describe() block: a lab started in before() and torn down in after(). Returns the getter
+ * the tests use; it throws when the lab did not start (so a test fails with that, not a TypeError).
+ */
+export function useTestLab(options: Partial<Omit<LabOptions, "name">>): () => Lab {
+  let lab: Lab | undefined;
+  before(async () => {
+    lab = await startTestLab(options);
+  });
+  after(() => tearDown(lab));
+  return () => {
+    if (lab === undefined) throw new Error("the lab did not start");
+    return lab;
+  };
 }
 
 /** Tears the lab down (if it was made) and fails the hook if anything could not be removed. */

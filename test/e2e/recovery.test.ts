@@ -6,7 +6,7 @@
 // deleted from etcd — the other nodes drop its entries and its own agent exits 0, as Flannel's
 // does. Tests restore what they break, so they share the lab; the lease deletion runs last.
 import assert from "node:assert/strict";
-import { after, before, beforeEach, describe, test } from "node:test";
+import { before, beforeEach, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Lab, LabNode } from "../../deploy/lab/lab.ts";
 import { unreachablePairs } from "../../deploy/lab/status.ts";
@@ -22,9 +22,8 @@ import {
   oneResyncDeadlineMs,
   parsePingStats,
   readLeases,
-  startTestLab,
   subnetsPrefix,
-  tearDown,
+  useTestLab,
   vxlanDevice,
   vxlanState,
   type Lease,
@@ -33,20 +32,14 @@ import {
 const network = "10.244.0.0/16";
 
 describe("a running vxlan lab (3 nodes, --ip-masq) under restarts, hand-made damage and a revoked lease", { skip: needsRoot, timeout: 180_000 }, () => {
-  let lab: Lab | undefined;
-  const theLab = (): Lab => {
-    if (lab === undefined) throw new Error("the lab did not start");
-    return lab;
-  };
+  const theLab = useTestLab({ nodes: 3, backend: "vxlan", ipMasq: true });
   before(async () => {
-    lab = await startTestLab({ nodes: 3, backend: "vxlan", ipMasq: true });
-    const matrix = await lab.waitConverged({ timeoutMs: 20_000 });
+    const matrix = await theLab().waitConverged({ timeoutMs: 20_000 });
     assert.deepEqual(unreachablePairs(matrix).map(({ from, to }) => `${from.name}→${to.name}`), [], "the lab did not converge");
   });
-  after(() => tearDown(lab));
   // A test that failed half-way may have left an agent stopped: the next one starts from a whole lab.
   beforeEach(async () => {
-    for (const node of lab?.nodes ?? []) {
+    for (const node of theLab().nodes) {
       if (node.flanneld.running) continue;
       node.flanneld.start();
       await node.flanneld.waitReady({ timeoutMs: 20_000 });

@@ -9,7 +9,7 @@ import { isFlannelError } from "../../../backends/errors.ts";
 import { createHostGwBackend } from "../../../backends/hostgw/hostgw-backend.ts";
 import { parseIp } from "../../../backends/net/ip.ts";
 import { needsRoot } from "../../support/root.ts";
-import { createCluster, peerOf, type Cluster, type ClusterNode } from "../reconcile/cluster-fixture.ts";
+import { allPairs, assertAllPing, createCluster, othersOf, peerOf, type Cluster, type ClusterNode } from "../reconcile/cluster-fixture.ts";
 
 type Json = Record<string, unknown>;
 
@@ -24,7 +24,7 @@ describe("host-gw backend in three node namespaces", { skip: needsRoot }, () => 
   let nodes: readonly ClusterNode[];
   const backends: Backend[] = [];
 
-  const others = (node: ClusterNode): ClusterNode[] => nodes.filter((other) => other !== node);
+  const others = (node: ClusterNode): ClusterNode[] => othersOf(nodes, node);
   const reconcile = (node: ClusterNode, of: ClusterNode[] = others(node)) =>
     backends[node.n - 1]!.reconcile(of.map((other) => peerOf(other, "host-gw")), signal());
 
@@ -39,11 +39,7 @@ describe("host-gw backend in three node namespaces", { skip: needsRoot }, () => 
 
   const flannelRoutes = (peers: ClusterNode[]): string[] => peers.map((p) => `10.244.${p.n}.0/24 via ${p.address} dev eth0`).sort();
 
-  async function assertAllPing(pairs: [ClusterNode, ClusterNode][]): Promise<void> {
-    for (const [from, to] of pairs) assert.ok(await from.ping(to), `ping ${from.podAddress} → ${to.podAddress}`);
-  }
-
-  const allPairs = (): [ClusterNode, ClusterNode][] => nodes.flatMap((a) => others(a).map((b): [ClusterNode, ClusterNode] => [a, b]));
+  const allNodePairs = (): [ClusterNode, ClusterNode][] => allPairs(nodes);
 
   before(async () => {
     cluster = await createCluster(3);
@@ -78,7 +74,7 @@ describe("host-gw backend in three node namespaces", { skip: needsRoot }, () => 
   });
 
   test("pods on every node reach pods on every other node", async () => {
-    await assertAllPing(allPairs());
+    await assertAllPing(allNodePairs());
   });
 
   test("a second reconcile changes nothing", async () => {

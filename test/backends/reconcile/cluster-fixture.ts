@@ -3,6 +3,7 @@
 // holding 10.244.N.1/24 with one port, so it has carrier and the kernel's connected route, as
 // on a real node. Traffic between 10.244.N.1 addresses can only cross the backend's data plane.
 // Dual-stack clusters add 2001:db8::N/64 on eth0 and fd00:0:0:N::1/64 on cni0.
+import assert from "node:assert/strict";
 import type { LocalNode, Peer } from "../../../backends/backend.ts";
 import { openKernel, type Kernel } from "../../../backends/kernel/kernel.ts";
 import { readLink } from "../../../backends/kernel/link.ts";
@@ -149,4 +150,19 @@ export function peerOf(node: ClusterNode, backendType: string, backendData?: unk
     ...(backendData === undefined ? {} : { backendData }),
     ...(backendV6Data === undefined ? {} : { backendV6Data }),
   };
+}
+
+/** The other nodes of the cluster. */
+export function othersOf(nodes: readonly ClusterNode[], node: ClusterNode): ClusterNode[] {
+  return nodes.filter((other) => other !== node);
+}
+
+/** Every ordered pair of distinct nodes. */
+export function allPairs(nodes: readonly ClusterNode[]): [ClusterNode, ClusterNode][] {
+  return nodes.flatMap((a) => othersOf(nodes, a).map((b): [ClusterNode, ClusterNode] => [a, b]));
+}
+
+/** Fails naming the first pair whose pods cannot reach each other. */
+export async function assertAllPing(pairs: readonly [ClusterNode, ClusterNode][]): Promise<void> {
+  for (const [from, to] of pairs) assert.ok(await from.ping(to), `ping ${from.podAddress} → ${to.podAddress}`);
 }

@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import type { Backend, PreparedBackend, ReconcileReport } from "../../../backends/backend.ts";
 import { createVxlanBackend } from "../../../backends/vxlan/vxlan-backend.ts";
 import { needsRoot } from "../../support/root.ts";
-import { createCluster, peerOf, type Cluster, type ClusterNode } from "../reconcile/cluster-fixture.ts";
+import { allPairs, assertAllPing, createCluster, othersOf, peerOf, type Cluster, type ClusterNode } from "../reconcile/cluster-fixture.ts";
 
 type Json = Record<string, unknown>;
 
@@ -25,7 +25,7 @@ describe("vxlan backend in three node namespaces", { skip: needsRoot }, () => {
   const prepared: PreparedBackend[] = [];
 
   const macOf = (node: ClusterNode): string => (prepared[node.n - 1]?.backendData as { VtepMAC: string }).VtepMAC;
-  const others = (node: ClusterNode): ClusterNode[] => nodes.filter((other) => other !== node);
+  const others = (node: ClusterNode): ClusterNode[] => othersOf(nodes, node);
   const peersOf = (node: ClusterNode, of: ClusterNode[] = others(node)) => of.map((other) => peerOf(other, "vxlan", prepared[other.n - 1]?.backendData));
   const reconcile = (node: ClusterNode, of?: ClusterNode[]) => backends[node.n - 1]!.reconcile(peersOf(node, of), signal());
 
@@ -50,11 +50,7 @@ describe("vxlan backend in three node namespaces", { skip: needsRoot }, () => {
     };
   }
 
-  async function assertAllPing(pairs: [ClusterNode, ClusterNode][]): Promise<void> {
-    for (const [from, to] of pairs) assert.ok(await from.ping(to), `ping ${from.podAddress} → ${to.podAddress}`);
-  }
-
-  const allPairs = (): [ClusterNode, ClusterNode][] => nodes.flatMap((a) => others(a).map((b): [ClusterNode, ClusterNode] => [a, b]));
+  const allNodePairs = (): [ClusterNode, ClusterNode][] => allPairs(nodes);
 
   before(async () => {
     cluster = await createCluster(3);
@@ -125,7 +121,7 @@ describe("vxlan backend in three node namespaces", { skip: needsRoot }, () => {
   });
 
   test("pods on every node reach pods on every other node through the overlay", async () => {
-    await assertAllPing(allPairs());
+    await assertAllPing(allNodePairs());
   });
 
   test("a second reconcile changes nothing", async () => {
@@ -198,7 +194,7 @@ describe("vxlan backend in three node namespaces", { skip: needsRoot }, () => {
     assert.equal(((link?.linkinfo as Json).info_data as Json).local, b.address);
     assert.deepEqual(await overlay(b), flannelOverlay([a, c]));
     assert.equal(b.log.find("is gone", "warn").length, 1);
-    await assertAllPing(allPairs());
+    await assertAllPing(allNodePairs());
   });
 
   test("a removed peer's neighbour, FDB entry and route are deleted", async () => {
@@ -232,7 +228,7 @@ describe("vxlan backend in three node namespaces", { skip: needsRoot }, () => {
         others(node).map((p) => `10.244.${p.n}.0/24 via ${p.address}`),
       );
     }
-    await assertAllPing(allPairs());
+    await assertAllPing(allNodePairs());
     for (const node of nodes) assert.deepEqual(counts(await reconcile(node)), { added: 0, removed: 0, repaired: 0, errors: [] });
   });
 
