@@ -20,14 +20,18 @@ if (compiled.status !== 0) process.exit(compiled.status ?? 1);
 function writeLauncher(name: string, entry: string, nodeOptions: readonly string[] = []): void {
   // Resolve symlinks so a link in /usr/local/bin still finds the tree. If the pinned Node is
   // missing, fall back to PATH: the entry point then says which Node it needs.
+  // The options go only to the pinned Node: another one may not know them (Node 20 warns about
+  // --lite-mode), and the entry point's own check must stay the one line an old Node prints.
   const script = `#!/bin/sh
 # ${name}: runs ${entry} on the Node pinned in node_modules (see package.json).
 here=$(dirname "$(readlink -f "$0")")
 node="$here/../../node_modules/node/bin/node"
+options="${nodeOptions.join(" ")}"
 if [ ! -x "$node" ]; then
   node=$(command -v node) || { echo "${name}: no Node runtime found; run npm ci in $(dirname "$(dirname "$here")")" >&2; exit 1; }
+  options=""
 fi
-exec "$node" ${nodeOptions.map((option) => `${option} `).join("")}"$here/../${entry}" "$@"
+exec "$node" $options "$here/../${entry}" "$@"
 `;
   const path = join(dist, "bin", name);
   mkdirSync(join(dist, "bin"), { recursive: true });

@@ -117,11 +117,20 @@ describe("flanneld executable", () => {
     assert.match(errors[0]!.message, /--kube-subnet-mgr/);
   });
 
-  test("while etcd is unreachable it waits, saying why; SIGTERM then stops it with exit 0", async () => {
+  test("while etcd is unreachable it waits, saying why, on the pinned Node with its memory options; SIGTERM then stops it with exit 0", async () => {
     const daemon = spawnProcess([flanneld, "--etcd-endpoints=http://127.0.0.1:9", "--subnet-file=/nonexistent/subnet.env"], { cwd: "/", env: bareEnv });
     try {
       await waitFor(() => daemon.output().includes("waiting for the network config"), { what: "the waiting log line", timeoutMs: 20_000, process: daemon });
       assert.match(daemon.output(), /127\.0\.0\.1:9/);
+      // The launcher execs the pinned Node with the memory options of scripts/build.ts.
+      const argv = readFileSync(`/proc/${daemon.pid}/cmdline`, "utf8").split("\0");
+      const [node, semiSpace, liteMode, entry] = argv;
+      assert.deepEqual([resolve(node!), semiSpace, liteMode, resolve(entry!)], [
+        join(projectRoot, "node_modules/node/bin/node"),
+        "--max-semi-space-size=1",
+        "--lite-mode",
+        join(projectRoot, "dist/agent/main.js"),
+      ]);
       const exit = await daemon.stop("SIGTERM", 10_000);
       assert.equal(exit.code, 0, daemon.output());
     } finally {
