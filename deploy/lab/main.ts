@@ -15,6 +15,11 @@ const refreshMs = 3000;
 const convergenceMs = 30_000;
 const write = (text: string): void => void process.stdout.write(text);
 
+// When whoever reads the lab's output is gone — `npm run lab | tee lab.log`, where the same Ctrl-C
+// ends tee — every write fails with EPIPE. Unhandled, that error would end the process before its
+// teardown; the lab must still remove what it made, so output errors are dropped.
+for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
+
 async function statusBlock(lab: Lab): Promise<{ lines: string[]; matrix: PingMatrix }> {
   const [status, matrix] = await Promise.all([lab.status(), lab.pingMatrix()]);
   return { lines: [...formatStatusTable(status), "", ...formatPingMatrix(matrix)], matrix };

@@ -1,6 +1,7 @@
 // `npm run lab` through its CLI entry, on the pinned Node: `--once` builds a 3-node cluster (real
 // etcd, real flanneld, real pods), finds every pod reaching every other pod, exits 0 and leaves
-// nothing behind; and `down` removes a lab whose process was killed with SIGKILL mid-run.
+// nothing behind; `down` removes a lab whose process was killed with SIGKILL mid-run; and Ctrl-C
+// tears a lab down even when nobody reads its output any more.
 // Lab names carry the run's prefix, so the suite's leftover sweep would also catch a leak.
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -87,6 +88,19 @@ describe("npm run lab", { skip: needsRoot }, () => {
     const down = await run([pinnedNode, labMain, "down", "--name", name], { allowFailure: true, timeoutMs: 120_000 });
     assert.equal(down.code, 0, down.stdout + down.stderr);
     assert.match(down.stdout, new RegExp(`${name}: removed`));
+    assertNothingLeft(name);
+  });
+
+  test("Ctrl-C tears the lab down even when its output pipe is gone (`npm run lab | tee log`: the same Ctrl-C ends tee)", { timeout: 240_000 }, async () => {
+    const name = uniqueName("lab");
+    names.push(name);
+    const lab = spawnProcess([pinnedNode, labMain, "--nodes", "2", "--name", name]);
+    await waitFor(() => /pod pairs reachable/.test(lab.output()), { what: "the lab's first status", timeoutMs: 120_000, intervalMs: 200, process: lab });
+    // Close our ends of its stdout and stderr: every write the lab makes from now on fails with EPIPE.
+    lab.child.stdout?.destroy();
+    lab.child.stderr?.destroy();
+    const exit = await lab.stop("SIGINT", 90_000);
+    assert.deepEqual(exit, { code: 0, signal: null });
     assertNothingLeft(name);
   });
 });
