@@ -73,28 +73,27 @@ function parseVxlan(reader: RecordReader, data: JsonRecord): Omit<VxlanAttribute
   };
 }
 
-// All links are dumped and the one wanted is picked by the name the kernel reports: `dev NAME`
-// would go through a long-lived `ip`'s name cache, stale once a device is recreated (read-runner.ts).
-async function showLink(runner: CommandRunner, name: string, details: boolean, signal?: AbortSignal): Promise<JsonRecord | undefined> {
-  const argv = ["ip", ...(details ? ["-d"] : []), "-json", "link", "show"];
-  const result = await runner(argv, { signal });
-  if (result.code !== 0) throw new KernelCommandError(argv, result.code, result.stderr);
-  const wanted = deviceToken(name);
-  return parseRecordArray(argv, result.stdout).find((record) => record.ifname === wanted);
-}
+// One dump of every link, details included, answers both the link and its underlay. The link is
+// picked by the name the kernel reports: `dev NAME` would go through a long-lived `ip`'s name
+// cache, stale once a device is recreated (read-runner.ts).
+const linkDumpArgv = ["ip", "-d", "-json", "link", "show"] as const;
 
 /** The link named `name` with its details, or undefined when there is none. */
 export async function readLink(runner: CommandRunner, name: string, signal?: AbortSignal): Promise<KernelLink | undefined> {
   signal?.throwIfAborted();
-  const record = await showLink(runner, name, true, signal);
+  const result = await runner(linkDumpArgv, { signal });
+  if (result.code !== 0) throw new KernelCommandError(linkDumpArgv, result.code, result.stderr);
+  const links = parseRecordArray(linkDumpArgv, result.stdout);
+  const wanted = deviceToken(name);
+  const record = links.find((link) => link.ifname === wanted);
   if (record === undefined) return undefined;
-  const reader = recordReader(["ip", "-d", "-json", "link", "show", "dev", name]);
+  const reader = recordReader(linkDumpArgv);
   const linkinfo = isRecord(record.linkinfo) ? record.linkinfo : undefined;
   const kind = linkinfo === undefined ? undefined : reader.optionalString(linkinfo, "info_kind");
   let vxlan: VxlanAttributes | undefined;
   if (kind === "vxlan" && linkinfo !== undefined && isRecord(linkinfo.info_data)) {
     const { underlayName, ...attributes } = parseVxlan(reader, linkinfo.info_data);
-    vxlan = { ...attributes, underlay: underlayName === undefined ? undefined : await underlayOf(runner, underlayName, signal) };
+    vxlan = { ...attributes, underlay: underlayName === undefined ? undefined : underlayOf(reader, links, underlayName) };
   }
   const macText = reader.optionalString(record, "address");
   const flags = reader.stringList(record, "flags");
@@ -112,9 +111,9 @@ export async function readLink(runner: CommandRunner, name: string, signal?: Abo
 }
 
 // Flannel compares the underlay by index; `ip` prints a name, or "if<N>" for an index it cannot name.
-async function underlayOf(runner: CommandRunner, name: string, signal?: AbortSignal): Promise<VxlanAttributes["underlay"]> {
-  const record = await showLink(runner, name, false, signal);
-  if (record !== undefined) return { name, index: recordReader(["ip", "link", "show", name]).integer(record, "ifindex") };
+function underlayOf(reader: RecordReader, links: readonly JsonRecord[], name: string): VxlanAttributes["underlay"] {
+  const record = links.find((link) => link.ifname === name);
+  if (record !== undefined) return { name, index: reader.integer(record, "ifindex") };
   const unnamed = /^if(\d+)$/.exec(name);
   return { name, index: unnamed === null ? undefined : Number(unnamed[1]) };
 }

@@ -11,6 +11,7 @@
 // device index, and an index is never handed out again while the machine runs, so the name
 // printed for it is that of the device that has it (callers filter by that name).
 import type { CoprocessSpawner } from "./batch-process.ts";
+import { untilAborted } from "../until-aborted.ts";
 import type { CommandRunner } from "./command-runner.ts";
 import { openReadCoprocess, type ReadCoprocess, type ReadTool } from "./read-coprocess.ts";
 
@@ -71,7 +72,7 @@ export function createReadRunner(fallback: CommandRunner, spawner: CoprocessSpaw
     }
     const answer = reader.read(route.words);
     // An aborted caller stops waiting; the answer is still consumed, keeping the protocol in step.
-    const output = await (options.signal === undefined ? answer : abortable(answer, options.signal));
+    const output = await (options.signal === undefined ? answer : untilAborted(answer, options.signal));
     return output ?? fallback(argv, options);
   };
 
@@ -82,21 +83,4 @@ export function createReadRunner(fallback: CommandRunner, spawner: CoprocessSpaw
       await Promise.all([...readers.values()].map((reader) => reader.close()));
     },
   };
-}
-
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
 }

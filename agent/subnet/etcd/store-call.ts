@@ -4,6 +4,7 @@
 // Here a call that meets a dead endpoint keeps trying every few hundred milliseconds until its
 // time is up, so it succeeds as soon as etcd answers again, and never waits past `timeoutMs`.
 import { setTimeout as delay } from "node:timers/promises";
+import { untilAborted } from "../../../backends/until-aborted.ts";
 import { etcdRequestFailed, etcdUnavailable, type EtcdOperation } from "./store-errors.ts";
 
 /**
@@ -26,19 +27,6 @@ export interface BoundedCallOptions {
 
 const firstPauseMs = 100;
 const longestPauseMs = 500;
-
-/** Settles like `work`, or rejects with `signal.reason` as soon as the signal aborts. */
-export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => {}); // its outcome no longer matters, and must not surface as unhandled
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
 
 async function pause(ms: number, signal: AbortSignal): Promise<void> {
   try {
