@@ -4,25 +4,20 @@
 // Callers branch on `code`, never on message text. `details` carries what an operator needs to
 // fix the problem (the field, the flag, the value, the command line) in machine-readable form.
 
-export type FlannelErrorCode =
-  | "netconf-invalid" //        net-conf.json / <prefix>/config does not parse or validate
-  | "flag-unknown" //           a command-line flag flanneld does not have
-  | "flag-invalid" //           a flag or FLANNELD_* value that does not parse or is out of range
-  | "subnet-env-invalid" //     subnet.env is missing a variable or holds a bad value
-  | "subnet-env-io" //          subnet.env could not be read or written
-  | "interface-not-found" //    no interface matches --iface / --iface-regex / --iface-can-reach / default route
-  | "interface-invalid" //      the chosen interface cannot be used (no address, MTU 0, bad --public-ip)
-  | "kernel-command-failed" //  ip / bridge / iptables / nft exited non-zero
-  | "kernel-output-invalid" //  a kernel tool printed something we could not parse
-  | "runtime-unsupported" //    started on a Node older than the pinned one
-  | "lease-invalid" //          a lease key or lease JSON that does not parse
-  | "out-of-subnets" //         no free subnet left between SubnetMin and SubnetMax
-  | "lease-conflict" //         lost the create race too many times in a row
-  | "etcd-unavailable" //       no etcd endpoint answered (down, unreachable, TLS refused)
-  | "etcd-request-failed" //    etcd answered with an error (auth, permission, bad request)
-  | "etcd-tls-invalid" //       certificate/key/CA files missing or unreadable
-  | "unsupported" //            a valid Flannel setting this version of flannel-ts does not implement yet
-  | "host-unsuitable"; //       the host lacks something flanneld requires (e.g. br_netfilter)
+/**
+ * The registry of error codes. Each layer declares its own codes in its own room by augmenting
+ * this interface (`declare module ".../backends/errors.ts" { interface FlannelErrorCodes … }`):
+ * agent/config/config-errors.ts, agent/subnet/subnet-errors.ts, agent/subnet/etcd/etcd-errors.ts,
+ * agent/subnet/kube/kube-errors.ts. The data plane's own codes are declared here.
+ */
+export interface FlannelErrorCodes {
+  "kernel-command-failed": true; //  ip / bridge / iptables / nft exited non-zero
+  "kernel-output-invalid": true; //  a kernel tool printed something we could not parse
+  "host-unsuitable": true; //        the host lacks something flanneld requires (e.g. br_netfilter)
+  "unsupported": true; //            a valid Flannel setting this version of flannel-ts does not implement
+}
+
+export type FlannelErrorCode = keyof FlannelErrorCodes;
 
 export interface FlannelErrorOptions {
   readonly cause?: unknown;

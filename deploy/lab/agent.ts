@@ -6,7 +6,7 @@
 // arguments, which is what the end-to-end tests need to exercise restarts.
 import { readFileSync } from "node:fs";
 import { subnetEnvValues } from "../../agent/config/subnet-env.ts";
-import { waitFor } from "../../test/support/wait.ts";
+import { waitFor } from "./tools/wait.ts";
 import type { NodeLayout } from "./layout.ts";
 import { flanneldBinary, healthzPort, nodeUplink } from "./layout.ts";
 import { execIn } from "./namespace.ts";

@@ -2,8 +2,8 @@
 // 198.18.0.254:2379, so every node reaches it over the underlay as it would a cluster's etcd.
 // Its data and log live in the lab's state directory.
 import { mkdirSync } from "node:fs";
-import { etcdServerArgv, runEtcdctl } from "../../test/support/etcd-command.ts";
-import { waitFor } from "../../test/support/wait.ts";
+import { etcdServerArgv, runEtcdctl } from "./tools/etcd-command.ts";
+import { waitFor } from "./tools/wait.ts";
 import type { LabLayout } from "./layout.ts";
 import { networkConfigKey } from "./layout.ts";
 import type { LabBackend } from "./options.ts";

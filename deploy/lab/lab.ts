@@ -7,7 +7,7 @@
 // Start-up is a sequence of recorded side effects; if any step fails (or `signal` aborts), what
 // was made so far is removed before the error is passed on.
 import { setTimeout as sleep } from "node:timers/promises";
-import type { CommandResult, RunOptions } from "../../test/support/command.ts";
+import type { CommandResult, RunOptions } from "./tools/command.ts";
 import type { LabAgent } from "./agent.ts";
 import type { LabEtcd } from "./etcd.ts";
 import { defaultStateRoot, labLayout, type NodeLayout } from "./layout.ts";

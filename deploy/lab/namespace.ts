@@ -2,7 +2,7 @@
 // runs `ip` against the root namespace except `ip netns add/del`, which only create or drop a
 // namespace's name; every link, address and route is made with `ip -n <lab namespace>`.
 import { existsSync } from "node:fs";
-import { run, type CommandResult, type RunOptions } from "../../test/support/command.ts";
+import { run, type CommandResult, type RunOptions } from "./tools/command.ts";
 
 export function namespaceExists(name: string): boolean {
   return existsSync(`/var/run/netns/${name}`);

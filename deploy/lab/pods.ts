@@ -3,7 +3,7 @@
 // real `loopback` plugin for lo and our `flannel` plugin (which hands over to bridge + host-local)
 // for eth0, with the runtime's environment (CNI_PATH=/usr/lib/cni, CNI_NETNS, CNI_IFNAME) and the
 // network config on stdin. DEL goes through the same plugin with the same config.
-import { callCni, flannelCniPlugin, referenceCniDir, type CniReply } from "../../test/support/cni.ts";
+import { callCni, flannelCniPlugin, referenceCniDir, type CniReply } from "./tools/cni.ts";
 import type { NodeLayout, PodLayout } from "./layout.ts";
 import { addNamespace, deleteNamespaceIfPresent, namespaceExists } from "./namespace.ts";
 import type { Ledger, PodRecord } from "./state.ts";

@@ -2,7 +2,7 @@
 // flanneld per node, wait for every subnet.env and /readyz, then the pods. Each side effect is
 // recorded in the ledger as it happens, so a failure at any point can be undone (lab.ts does).
 import { existsSync, mkdirSync } from "node:fs";
-import { flannelCniPlugin } from "../../test/support/cni.ts";
+import { flannelCniPlugin } from "./tools/cni.ts";
 import { startAgent, type LabAgent } from "./agent.ts";
 import { networkConfig, putNetworkConfig, startLabEtcd, type LabEtcd } from "./etcd.ts";
 import { flanneldBinary, networkConfigKey, underlayGateway, type LabLayout } from "./layout.ts";

@@ -5,7 +5,7 @@
 // PID the kernel has since reused is never signalled.
 import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { processStartTime } from "../../test/support/exit-guard.ts";
+import { processStartTime } from "./tools/exit-guard.ts";
 import type { LabOptions } from "./options.ts";
 
 /** One process, named by PID and start time (clock ticks since boot, /proc/PID/stat field 22). */

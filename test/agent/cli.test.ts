@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { before, describe, test } from "node:test";
-import { run, type CommandResult } from "../support/command.ts";
+import { run, type CommandResult } from "../../deploy/lab/tools/command.ts";
 import { spawnProcess, waitFor } from "../support/process.ts";
 
 const projectRoot = resolve(import.meta.dirname, "../..");

@@ -20,7 +20,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startLab, type Lab } from "../../deploy/lab/lab.ts";
 import { unreachablePairs } from "../../deploy/lab/status.ts";
-import { run } from "../support/command.ts";
+import { run } from "../../deploy/lab/tools/command.ts";
 import { cleanup, onCleanup } from "./cleanup.ts";
 import { writeResults } from "./stats.ts";
 

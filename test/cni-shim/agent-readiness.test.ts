@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { renameSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
-import { callCni, flannelCniPlugin } from "../support/cni.ts";
+import { callCni, flannelCniPlugin } from "../../deploy/lab/tools/cni.ts";
 import { createNamespace, type Namespace } from "../support/netns.ts";
 import { needsRoot } from "../support/root.ts";
 import { allocations, flannelConf, ipv4Of, makeScratch, savedFiles, subnetEnvText, vethsIn, type Scratch } from "./fixture.ts";

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { callCni, flannelCniPlugin, type CniCall } from "../support/cni.ts";
+import { callCni, flannelCniPlugin, type CniCall } from "../../deploy/lab/tools/cni.ts";
 import { createNamespace, type Namespace } from "../support/netns.ts";
 import { needsRoot } from "../support/root.ts";
 import { allocations, flannelConf, linksIn, makeScratch, savedFiles, vethsIn, writeSubnetEnv, type Scratch } from "./fixture.ts";

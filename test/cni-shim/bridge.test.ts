@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { rmSync, statSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { callCni, flannelCniPlugin, referenceCniDir } from "../support/cni.ts";
+import { callCni, flannelCniPlugin, referenceCniDir } from "../../deploy/lab/tools/cni.ts";
 import { createNamespace, type Namespace } from "../support/netns.ts";
 import { needsRoot } from "../support/root.ts";
 import { uniqueName } from "../support/run-context.ts";

@@ -5,8 +5,8 @@
 // in a scratch directory.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { run } from "../support/command.ts";
-import { addConflist, delConflist, flannelCniPlugin, referenceCniDir, type Attachment, type Conflist } from "../support/cni.ts";
+import { run } from "../../deploy/lab/tools/command.ts";
+import { addConflist, delConflist, flannelCniPlugin, referenceCniDir, type Attachment, type Conflist } from "../../deploy/lab/tools/cni.ts";
 import { createNamespace, type Namespace } from "../support/netns.ts";
 import { needsRoot } from "../support/root.ts";
 import { uniqueName } from "../support/run-context.ts";

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { run } from "../support/command.ts";
+import { run } from "../../deploy/lab/tools/command.ts";
 import { cniContainerId, flannelPluginPath, missingContainerdTools, startContainerd, type Containerd } from "../support/containerd.ts";
 import { createNamespace, type Namespace } from "../support/netns.ts";
 import { waitFor } from "../support/process.ts";

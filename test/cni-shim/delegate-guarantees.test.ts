@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { callCni, flannelCniPlugin, type CniCall } from "../support/cni.ts";
+import { callCni, flannelCniPlugin, type CniCall } from "../../deploy/lab/tools/cni.ts";
 import { createNamespace, type Namespace } from "../support/netns.ts";
 import { needsRoot } from "../support/root.ts";
 import { makeFakeDelegate, makeScratch, savedConf, savedFiles, writeSubnetEnv, type FakeDelegate, type Scratch } from "./fixture.ts";

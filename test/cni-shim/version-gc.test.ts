@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { callCni, flannelCniPlugin } from "../support/cni.ts";
+import { callCni, flannelCniPlugin } from "../../deploy/lab/tools/cni.ts";
 import { createNamespace, type Namespace } from "../support/netns.ts";
 import { needsRoot } from "../support/root.ts";
 import { flannelConf, makeScratch, savedFiles, writeSubnetEnv, type Scratch } from "./fixture.ts";

@@ -7,10 +7,10 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before } from "node:test";
 import { startLab, type Lab, type LabNode, type LabOptions } from "../../deploy/lab/lab.ts";
-import { run } from "../support/command.ts";
+import { run } from "../../deploy/lab/tools/command.ts";
 import { spawnProcess } from "../support/process.ts";
 import { runStateDir, uniqueName } from "../support/run-context.ts";
-import { waitFor } from "../support/wait.ts";
+import { waitFor } from "../../deploy/lab/tools/wait.ts";
 
 /** flanneld's --iptables-resync default (the lab passes none): the period of every repair loop. */
 export const resyncMs = 5000;

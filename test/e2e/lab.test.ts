@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
-import { run } from "../support/command.ts";
+import { run } from "../../deploy/lab/tools/command.ts";
 import { listRunNamespaces } from "../support/netns.ts";
 import { spawnProcess, waitFor } from "../support/process.ts";
 import { needsRoot } from "../support/root.ts";

@@ -10,9 +10,9 @@ import { before, beforeEach, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Lab, LabNode } from "../../deploy/lab/lab.ts";
 import { unreachablePairs } from "../../deploy/lab/status.ts";
-import { run } from "../support/command.ts";
+import { run } from "../../deploy/lab/tools/command.ts";
 import { needsRoot } from "../support/root.ts";
-import { waitFor } from "../support/wait.ts";
+import { waitFor } from "../../deploy/lab/tools/wait.ts";
 import {
   bridgeJson,
   flannelMasqRules,

@@ -18,8 +18,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSyn
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { run, runSync } from "./command.ts";
-import { endProcessesSync, isAlive, onExitOrSignal } from "./exit-guard.ts";
+import { run, runSync } from "../../deploy/lab/tools/command.ts";
+import { endProcessesSync, isAlive, onExitOrSignal } from "../../deploy/lab/tools/exit-guard.ts";
 import { buildBusyboxImage, busyboxBinary } from "./oci-image.ts";
 import { spawnProcess, waitFor, type ManagedProcess } from "./process.ts";
 import { runPrefix } from "./run-context.ts";

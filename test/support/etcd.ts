@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { etcdBinary, etcdctlBinary, etcdServerArgv, runEtcdctl } from "./etcd-command.ts";
+import { etcdBinary, etcdctlBinary, etcdServerArgv, runEtcdctl } from "../../deploy/lab/tools/etcd-command.ts";
 import { runPrefix } from "./run-context.ts";
 import { spawnProcess, waitFor, type ManagedProcess } from "./process.ts";
 

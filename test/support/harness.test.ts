@@ -3,10 +3,10 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { after, describe, test } from "node:test";
-import { run } from "./command.ts";
+import { run } from "../../deploy/lab/tools/command.ts";
 import { startEtcd } from "./etcd.ts";
 import { createNamespace, createUnderlay, listRunNamespaces } from "./netns.ts";
-import { isAlive } from "./exit-guard.ts";
+import { isAlive } from "../../deploy/lab/tools/exit-guard.ts";
 import { spawnProcess, waitForFile } from "./process.ts";
 import { needsRoot } from "./root.ts";
 import { runPrefix } from "./run-context.ts";

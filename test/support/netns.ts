@@ -2,9 +2,9 @@
 // join them with a veth underlay, and remove every one of them, also when a test fails or the
 // process is interrupted. Nothing here touches the root namespace: links are created inside a
 // namespace of the run (`ip -n NS …`) or moved straight into one.
-import { run, runSync, type CommandResult, type RunOptions } from "./command.ts";
+import { run, runSync, type CommandResult, type RunOptions } from "../../deploy/lab/tools/command.ts";
 import { runPrefix, uniqueName } from "./run-context.ts";
-import { endProcessesSync, onExitOrSignal } from "./exit-guard.ts";
+import { endProcessesSync, onExitOrSignal } from "../../deploy/lab/tools/exit-guard.ts";
 
 export interface Namespace {
   readonly name: string;

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { run } from "./command.ts";
+import { run } from "../../deploy/lab/tools/command.ts";
 
 export const busyboxBinary = "/bin/busybox";
 

@@ -6,9 +6,9 @@ import { access, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { run } from "./command.ts";
-import { endProcessesSync, onExitOrSignal, processStartTime } from "./exit-guard.ts";
-import { waitFor, type WaitOptions } from "./wait.ts";
+import { run } from "../../deploy/lab/tools/command.ts";
+import { endProcessesSync, onExitOrSignal, processStartTime } from "../../deploy/lab/tools/exit-guard.ts";
+import { waitFor, type WaitOptions } from "../../deploy/lab/tools/wait.ts";
 import { runStateDir } from "./run-context.ts";
 
 // Re-exported: tests have always found these here.

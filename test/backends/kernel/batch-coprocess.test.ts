@@ -11,7 +11,7 @@ import { parseBatchLine, type IpLine } from "../../../backends/kernel/batch-line
 import { isFlannelError } from "../../../backends/errors.ts";
 import { listRoutes } from "../../../backends/kernel/route.ts";
 import { formatCidr } from "../../../backends/net/ip.ts";
-import { isAlive } from "../../support/exit-guard.ts";
+import { isAlive } from "../../../deploy/lab/tools/exit-guard.ts";
 import { needsRoot } from "../../support/root.ts";
 import { createKernelNode, livingCoprocesses, until, type KernelNode } from "./kernel-fixture.ts";
 

@@ -1,7 +1,7 @@
 // A node namespace for kernel-layer tests: one underlay node (eth0 = 198.18.0.1/24, gateway
 // 198.18.0.254 on the fabric bridge) and the production kernel layer pointed into it through
 // the `ip netns exec` prefix. Everything is removed when the suite ends, also on failure.
-import { isAlive } from "../../support/exit-guard.ts";
+import { isAlive } from "../../../deploy/lab/tools/exit-guard.ts";
 import { createUnderlay, type Namespace, type Underlay } from "../../support/netns.ts";
 import { openKernel, type Kernel } from "../../../backends/kernel/kernel.ts";
 import type { CoprocessEvent, KernelBatchOptions } from "../../../backends/kernel/batch-coprocess.ts";

@@ -9,7 +9,7 @@ import type { EtcdStore } from "../../../../agent/subnet/etcd/store-contract.ts"
 import { connectEtcdStore } from "../../../../agent/subnet/etcd/store.ts";
 import { keepLease } from "../../../../agent/subnet/lease-keeper.ts";
 import type { Lease, LeaseAttrs, SubnetManager } from "../../../../agent/subnet/manager.ts";
-import { run } from "../../../support/command.ts";
+import { run } from "../../../../deploy/lab/tools/command.ts";
 import { startEtcd, type EtcdServer } from "../../../support/etcd.ts";
 import { createMemoryLog } from "../../../support/memory-log.ts";
 

@@ -12,7 +12,7 @@ import { isDeepStrictEqual } from "node:util";
 import { isFlannelError } from "../../../../backends/errors.ts";
 import type { EtcdStore, EtcdStoreOptions, StoredChange, WatchTarget, WatchUpdate } from "../../../../agent/subnet/etcd/store-contract.ts";
 import { connectEtcdStore } from "../../../../agent/subnet/etcd/store.ts";
-import { run } from "../../../support/command.ts";
+import { run } from "../../../../deploy/lab/tools/command.ts";
 import { freePort, startEtcd, type EtcdServer } from "../../../support/etcd.ts";
 import { runPrefix } from "../../../support/run-context.ts";
 import { waitFor } from "../../../support/process.ts";

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { execCommandRunner, type CommandRunner } from "../../../../backends/kernel/command-runner.ts";
 import { parseCidr, type Cidr } from "../../../../backends/net/ip.ts";
-import { run } from "../../../support/command.ts";
+import { run } from "../../../../deploy/lab/tools/command.ts";
 import type { Namespace } from "../../../support/netns.ts";
 
 export function cidr(text: string): Cidr {

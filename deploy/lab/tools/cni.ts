@@ -15,7 +15,7 @@ import { run } from "./command.ts";
 /** Debian's containernetworking-plugins (bridge, host-local, portmap, …). */
 export const referenceCniDir = "/usr/lib/cni";
 /** Our plugin, by absolute path (the build may make it a launcher or a single executable). */
-export const flannelCniPlugin: string = resolve(import.meta.dirname, "../../dist/bin/flannel");
+export const flannelCniPlugin: string = resolve(import.meta.dirname, "../../../dist/bin/flannel");
 /** The PATH a runtime such as containerd typically runs plugins with. */
 export const runtimePath = "/usr/sbin:/usr/bin:/sbin:/bin";
 
