@@ -53,7 +53,7 @@ export async function runCli(
   }
   const log = createLog({ level: levelForVerbosity(options.verbosity) });
   try {
-    const outcome = await runDaemon(options, log, signal);
+    const outcome = await runDaemon(options, log, signal, env);
     return outcome.exitCode;
   } catch (error) {
     if (signal.aborted) {

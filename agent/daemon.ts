@@ -2,9 +2,6 @@
 // interface/public IP → backend prepare → lease → rules → subnet.env → watch → reconcile — with
 // renewal in the background, health endpoints, and a clean stop on SIGTERM/SIGINT that leaves
 // the data plane in place so running pods keep their connectivity.
-import { connectEtcdStore } from "./subnet/etcd/store.ts";
-import { createEtcdSubnetManager } from "./subnet/etcd/etcd-manager.ts";
-import { etcdStoreOptions } from "./subnet/etcd/etcd-options.ts";
 import { FlannelError } from "../backends/errors.ts";
 import { openKernel } from "../backends/kernel/kernel.ts";
 import { createLinkQuery } from "../backends/kernel/link-query.ts";
@@ -12,6 +9,7 @@ import { startRuleKeeper } from "../backends/kernel/rules/rule-keeper.ts";
 import { readSysctl } from "../backends/kernel/sysctl.ts";
 import { ensureBlackholeRoute } from "../backends/kernel/blackhole.ts";
 import { formatCidr, formatIp } from "../backends/net/ip.ts";
+import { parseMac } from "../backends/kernel/mac.ts";
 import { createBackend } from "../backends/registry.ts";
 import type { FlanneldOptions } from "./config/flag-table.ts";
 import { selectExternalInterface } from "./config/interface.ts";
@@ -23,8 +21,8 @@ import { createReadinessTracker } from "./ops/readiness.ts";
 import { peersForBackend } from "./peers.ts";
 import { startReconcileLoop } from "./reconcile-loop.ts";
 import { leaseAttrs, localNode, ownSubnets, ruleFamilies, subnetEnvContent } from "./startup.ts";
-import { keepLease } from "./subnet/lease-keeper.ts";
 import { createLeaseSet } from "./subnet/lease-set.ts";
+import { openSubnetManager } from "./subnet/open-manager.ts";
 
 /** Why the daemon returned, and the exit code Flannel gives for it. */
 export interface DaemonOutcome {
@@ -32,21 +30,20 @@ export interface DaemonOutcome {
   readonly reason: "stopped" | "lease-revoked";
 }
 
-export async function runDaemon(options: FlanneldOptions, log: Log, outerSignal: AbortSignal): Promise<DaemonOutcome> {
-  if (options.kubeSubnetMgr) {
-    throw new FlannelError("unsupported", "--kube-subnet-mgr is not implemented in this version of flannel-ts; use etcd (--etcd-endpoints)", {
-      details: { flag: "kube-subnet-mgr" },
-    });
-  }
+export async function runDaemon(
+  options: FlanneldOptions,
+  log: Log,
+  outerSignal: AbortSignal,
+  env: Readonly<Record<string, string | undefined>> = {},
+): Promise<DaemonOutcome> {
   // Everything below stops when the caller aborts (SIGTERM) or the own lease is revoked.
   const stop = new AbortController();
   const signal = AbortSignal.any([outerSignal, stop.signal]);
   await using cleanup = new AsyncDisposableStack();
   const readiness = createReadinessTracker();
 
-  const store = await connectEtcdStore(etcdStoreOptions(options, log));
   const previous = await readPreviousSubnetEnv(options.subnetFile);
-  const manager = createEtcdSubnetManager({ store, prefix: options.etcdPrefix, log, previous });
+  const manager = await openSubnetManager(options, { log, env, previous });
   cleanup.defer(() => manager.close());
 
   if (options.healthzPort > 0) {
@@ -72,15 +69,27 @@ export async function runDaemon(options: FlanneldOptions, log: Log, outerSignal:
     }
   }
 
+  // Kube mode: the node's node-public-ip[v6] annotations replace --public-ip[v6] (Flannel's
+  // GetStoredPublicIP), and its backend-data keeps the VTEP MAC across restarts.
+  const hints = await manager.nodeHints(signal);
+  const publicIps = {
+    ...(hints.publicIP === undefined ? {} : { publicIp: formatIp(hints.publicIP) }),
+    ...(hints.publicIPv6 === undefined ? {} : { publicIpv6: formatIp(hints.publicIPv6) }),
+  };
+  if (Object.keys(publicIps).length > 0) log.info("public IP taken from the node's annotations", publicIps);
   const ext = await selectExternalInterface(
-    { ...options, enableIPv4: conf.ipv4.enabled, enableIPv6: conf.ipv6.enabled },
+    { ...options, ...publicIps, enableIPv4: conf.ipv4.enabled, enableIPv6: conf.ipv6.enabled },
     createLinkQuery(kernel.runner),
     { signal, log },
   );
   const backendLog = log.child({ backend: conf.backendType });
   const backend = createBackend(conf.backendType, { kernel, log: backendLog });
   cleanup.defer(() => backend.close());
-  const prepared = await backend.prepare(localNode(conf, ext), signal);
+  const vtepMACs = {
+    ...(hints.vtepMAC === undefined || parseMac(hints.vtepMAC) === undefined ? {} : { vtepMAC: parseMac(hints.vtepMAC) }),
+    ...(hints.vtepMACv6 === undefined || parseMac(hints.vtepMACv6) === undefined ? {} : { vtepMACv6: parseMac(hints.vtepMACv6) }),
+  };
+  const prepared = await backend.prepare(localNode(conf, ext, vtepMACs), signal);
 
   const lease = await manager.acquire(leaseAttrs(conf, ext, prepared), signal);
   const own = ownSubnets(lease);
@@ -124,6 +133,8 @@ export async function runDaemon(options: FlanneldOptions, log: Log, outerSignal:
   await writeSubnetEnv(options.subnetFile, subnetEnvContent(conf, lease, prepared.mtu, options.ipMasq));
   readiness.subnetEnvWritten();
   log.info("wrote subnet.env", { file: options.subnetFile, mtu: prepared.mtu });
+  // Kube: NetworkUnavailable=False. Failures are the manager's to log; it never blocks the start.
+  const markingReady = manager.markNetworkReady(signal).catch((error: unknown) => log.warn("could not mark the node's network ready", { error: String(error) }));
 
   // Peers → data plane, level-triggered: every event batch and every resync reconciles the whole set.
   const leaseSet = createLeaseSet(own, { onUnknownRemoval: (removed) => log.warn("removal of a lease that was never seen", { subnet: removed.subnet === undefined ? "" : formatCidr(removed.subnet) }) });
@@ -157,14 +168,10 @@ export async function runDaemon(options: FlanneldOptions, log: Log, outerSignal:
       loop.trigger();
     }
   })();
-  const keeping = keepLease({ manager, lease, renewMarginMs: options.subnetLeaseRenewMargin * 60_000, log }, signal);
 
-  const outcome = await Promise.race([
-    keeping.then((result) => (result === "revoked" ? ("lease-revoked" as const) : ("stopped" as const))),
-    watching.then(() => "stopped" as const),
-  ]);
+  const outcome = await Promise.race([manager.lost.then(() => "lease-revoked" as const), watching.then(() => "stopped" as const)]);
   stop.abort();
-  await Promise.allSettled([keeping, watching]);
+  await Promise.allSettled([watching, markingReady]);
   log.info(outcome === "lease-revoked" ? "shutting down: the lease was revoked" : "shutting down; the data plane stays in place");
   // Flannel exits 0 when its lease is revoked: the shutdown is orderly, and its supervisor
   // (a DaemonSet, or systemd with Restart=always) starts it again to acquire a new lease.

@@ -9,8 +9,9 @@ import type { NetConf } from "./config/net-conf.ts";
 import type { PreviousSubnetEnv, SubnetEnvContent } from "./config/subnet-env.ts";
 import type { Lease, LeaseAttrs } from "./subnet/manager.ts";
 
-export function localNode(conf: NetConf, ext: ExternalInterface): LocalNode {
+export function localNode(conf: NetConf, ext: ExternalInterface, vtepMACs: Pick<LocalNode, "vtepMAC" | "vtepMACv6"> = {}): LocalNode {
   return {
+    ...vtepMACs,
     link: { name: ext.name, index: ext.index, mtu: ext.mtu },
     ...(ext.ifaceAddr === undefined ? {} : { ifaceAddr: ext.ifaceAddr }),
     ...(ext.ifaceV6Addr === undefined ? {} : { ifaceV6Addr: ext.ifaceV6Addr }),

@@ -4,6 +4,7 @@
 // kernel has and applies only the difference. backends/ never imports agent/: these are the
 // data plane's own views of a node and its peers.
 import type { FlannelError } from "./errors.ts";
+import type { MacAddress } from "./kernel/mac.ts";
 import type { Cidr, IpAddress } from "./net/ip.ts";
 
 export type BackendType = "vxlan" | "host-gw" | "udp";
@@ -41,6 +42,13 @@ export interface LocalNode {
   readonly networkV6?: Cidr;
   /** net-conf.json's `Backend` object as parsed JSON (each backend decodes its own options). */
   readonly backendConfig: unknown;
+  /**
+   * The VTEP MACs this node advertised before (kube mode: its backend-data annotations). vxlan
+   * creates a missing device with them, so peers' FDB and neighbour entries stay valid across a
+   * restart; an existing compatible device keeps its own MAC (Flannel's ensureLink).
+   */
+  readonly vtepMAC?: MacAddress;
+  readonly vtepMACv6?: MacAddress;
 }
 
 /** What a prepared backend advertises in the lease, and the pod MTU (FLANNEL_MTU). */

@@ -41,17 +41,24 @@ function isOwnLease(own: Subnets, lease: Subnets): boolean {
   return sameCidr(own.subnet, lease.subnet) || sameCidr(own.subnetV6, lease.subnetV6);
 }
 
-/** Equal exactly when sameSubnets() is true: both subnets, absent ones included. */
+/**
+ * Two leases are the same lease when both have the same subnets, a family absent from one absent
+ * from the other — in etcd terms, the same key. Flannel's sameSubnet (F:pkg/lease/lease.go) is
+ * asymmetric: it compares only the families the first lease enables, so a v4-only 10.5.1.0/24
+ * "equals" a dual-stack 10.5.1.0/24 & fd00::/64 but not the reverse, and a removal can then pair
+ * with the wrong cached entry. The two agree whenever every lease has the same shape (kube mode;
+ * etcd outside a v4→dual-stack migration).
+ */
 function subnetsKey(lease: Subnets): string {
   return `${lease.subnet === undefined ? "-" : formatCidr(lease.subnet)}&${lease.subnetV6 === undefined ? "-" : formatCidr(lease.subnetV6)}`;
 }
 
 /**
  * A lease set for the node whose own lease holds `own`. Leases are identified by their exact
- * subnets (sameSubnets: the etcd key); see sameSubnets for how that differs from Flannel.
+ * subnets (subnetsKey: the etcd key); see subnetsKey for how that differs from Flannel.
  */
 export function createLeaseSet(own: Subnets, options: LeaseSetOptions = {}): LeaseSet {
-  // Keyed by the exact subnets (what sameSubnets compares); a Map keeps the order of learning,
+  // Keyed by the exact subnets (subnetsKey); a Map keeps the order of learning,
   // and replacing a value keeps its place, as Flannel's in-place replacement does. Lookups stay
   // O(1), so a 5000-lease snapshot or burst costs O(n), not O(n²).
   let known = new Map<string, Lease>();

@@ -46,39 +46,49 @@ export type LeaseEvent =
   | { readonly kind: "added"; readonly lease: Lease }
   | { readonly kind: "removed"; readonly lease: Lease };
 
-/** What happens to the node's own lease after it was acquired. */
-export type OwnLeaseEvent =
-  | { readonly kind: "renewed"; readonly lease: Lease } //  written again (by us or anyone): new expiry
-  | { readonly kind: "revoked" }; //                       deleted or expired: the agent must shut down
+/**
+ * What the datastore remembers of this node from an earlier run or from its operator, read
+ * before the interface is chosen and the backend prepared. Kube mode: the node's annotations
+ * (`node-public-ip[v6]` replaces --public-ip[v6]; the VTEP MACs of `backend-data` /
+ * `backend-v6-data`, so that peers' FDB entries stay valid across a restart —
+ * F:pkg/subnet/kube/kube.go GetStoredPublicIP, GetStoredMacAddresses). etcd mode: nothing.
+ */
+export interface NodeHints {
+  readonly publicIP?: IpAddress;
+  readonly publicIPv6?: IpAddress;
+  readonly vtepMAC?: string;
+  readonly vtepMACv6?: string;
+}
 
+/**
+ * Only what every manager needs. Keeping the own lease alive (etcd renews it and watches it)
+ * is each manager's inner business; the daemon only learns, through `lost`, that it is gone.
+ * The daemon gets a manager from agent/subnet/open-manager.ts (etcd | kube).
+ */
 export interface SubnetManager {
   /**
    * The network configuration: etcd mode checks it (SubnetLen, SubnetMin/Max derived), kube mode
    * does not (Flannel's kube manager never calls CheckNetworkConfig). Waits while it is absent.
    */
   networkConfig(signal: AbortSignal): Promise<CheckedNetConf | NetConf>;
-  /** Reuses this node's lease (by PublicIP or the previous subnet) or allocates a new one. */
+  /** See NodeHints; never fails the start for a missing hint. */
+  nodeHints(signal: AbortSignal): Promise<NodeHints>;
+  /**
+   * Reuses this node's lease (etcd: by PublicIP or the previous subnet; kube: the node's
+   * podCIDRs) or allocates a new one, publishes `attrs`, and from then on keeps the lease
+   * alive until close() (etcd: renewal before the margin).
+   */
   acquire(attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease>;
-  /** Extends the lease (Flannel: a fresh 24 h etcd lease); a reservation stays without expiry. */
-  renew(lease: Lease, signal: AbortSignal): Promise<Lease>;
-  /** Every lease of the network as event batches; ends only when `signal` aborts. */
+  /** Every lease of the network as event batches (the first a snapshot); ends only when `signal` aborts. */
   watchLeases(signal: AbortSignal): AsyncIterable<readonly LeaseEvent[]>;
-  /** Changes to the node's own lease; ends only when `signal` aborts. */
-  watchOwnLease(lease: Lease, signal: AbortSignal): AsyncIterable<OwnLeaseEvent>;
-  /** Releases connections. Idempotent. Leaves the lease in place. */
+  /**
+   * The node serves pods (subnet.env written, data plane up). Kube: NetworkUnavailable=False,
+   * reason FlannelIsUp, when --set-node-network-unavailable (Flannel's CompleteLease); etcd: nothing.
+   * Failures are logged, never thrown (as Flannel).
+   */
+  markNetworkReady(signal: AbortSignal): Promise<void>;
+  /** Settles if the own lease is lost after acquire (etcd: deleted or expired); kube: never. */
+  readonly lost: Promise<"revoked">;
+  /** Stops keeping the lease and releases connections. Idempotent. Leaves the lease in place. */
   close(): Promise<void>;
-}
-
-/**
- * Whether two leases are the same lease: both have the same subnets, a family absent from one
- * absent from the other — in etcd terms, the same key. Flannel's sameSubnet (F:pkg/lease/lease.go)
- * is asymmetric: it compares only the families the first lease enables, so a v4-only 10.5.1.0/24
- * "equals" a dual-stack 10.5.1.0/24 & fd00::/64 but not the reverse, and a removal can then pair
- * with the wrong cached entry. The two agree whenever every lease has the same shape (kube mode;
- * etcd outside a v4→dual-stack migration). The lease set's own-lease filter is separate.
- */
-export function sameSubnets(a: Pick<Lease, "subnet" | "subnetV6">, b: Pick<Lease, "subnet" | "subnetV6">): boolean {
-  const same = (x: Cidr | undefined, y: Cidr | undefined): boolean =>
-    x === undefined || y === undefined ? x === y : x.family === y.family && x.address === y.address && x.prefix === y.prefix;
-  return same(a.subnet, b.subnet) && same(a.subnetV6, b.subnetV6);
 }

@@ -99,8 +99,11 @@ export interface EnsuredVtep {
   readonly outcome: "adopted" | "created" | "recreated";
 }
 
-/** At prepare: adopt a compatible device (keeping its MAC and MTU) or create one with a fresh MAC. */
-export async function ensureVtep(kernel: Kernel, spec: VtepSpec, log: BackendLog, signal?: AbortSignal): Promise<EnsuredVtep> {
+/**
+ * At prepare: adopt a compatible device (keeping its MAC and MTU) or create one with the MAC
+ * this node advertised before (`storedMac`, kube mode) or a fresh one.
+ */
+export async function ensureVtep(kernel: Kernel, spec: VtepSpec, log: BackendLog, signal?: AbortSignal, storedMac?: MacAddress): Promise<EnsuredVtep> {
   signal?.throwIfAborted();
   const existing = await readLink(kernel.runner, spec.name, signal);
   if (existing !== undefined) {
@@ -112,7 +115,7 @@ export async function ensureVtep(kernel: Kernel, spec: VtepSpec, log: BackendLog
     }
     log.warn(`vxlan device ${spec.name} already exists with incompatible configuration: ${reason ?? "no MAC address"}; recreating it`, { device: spec.name });
   }
-  const link = await createVtep(kernel, spec, randomVtepMac(), existing !== undefined, signal);
+  const link = await createVtep(kernel, spec, storedMac ?? randomVtepMac(), existing !== undefined, signal);
   if (link.mac === undefined) throw deviceError(spec, "has no MAC address");
   return { link, mac: link.mac, outcome: existing === undefined ? "created" : "recreated" };
 }

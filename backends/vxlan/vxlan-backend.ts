@@ -105,7 +105,7 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
         gbp: decoded.gbp,
         mtu,
       };
-      const ensured = await ensureVtep(kernel, spec, log, signal);
+      const ensured = await ensureVtep(kernel, spec, log, signal, family === 4 ? local.vtepMAC : local.vtepMACv6);
       log.info(`vxlan device ${spec.name} ${ensured.outcome}`, { device: spec.name, mac: ensured.mac, mtu: ensured.link.mtu, vni: spec.vni });
       // Restores use what the device has now: an adopted device keeps its MTU, as in Flannel.
       prepared.push({ family, spec: { ...spec, mtu: ensured.link.mtu }, mac: ensured.mac, network, ownSubnet: undefined });

@@ -107,14 +107,14 @@ describe("flanneld executable", () => {
     assert.equal(result.stdout, "");
   });
 
-  test("--kube-subnet-mgr (not built yet) is refused with one error line naming the flag, exit 1", async () => {
+  test("--kube-subnet-mgr outside a pod, without NODE_NAME, is refused with one error line saying what to set, exit 1", async () => {
     const result = await flanneldRun(["--kube-subnet-mgr"]);
     assert.equal(result.code, 1);
     const entries = lines(result.stderr).map((line) => JSON.parse(line) as { level: string; message: string; code?: string });
     const errors = entries.filter((entry) => entry.level === "error");
     assert.equal(errors.length, 1, result.stderr);
-    assert.equal(errors[0]!.code, "unsupported");
-    assert.match(errors[0]!.message, /--kube-subnet-mgr/);
+    assert.equal(errors[0]!.code, "kube-config-invalid");
+    assert.match(errors[0]!.message, /POD_NAME/);
   });
 
   test("while etcd is unreachable it waits, saying why, on the pinned Node with its memory options; SIGTERM then stops it with exit 0", async () => {

@@ -8,9 +8,10 @@ import { parseNetConf, type CheckedNetConf } from "../../config/net-conf.ts";
 import type { PreviousSubnetEnv } from "../../config/subnet-env.ts";
 import type { Log } from "../../ops/log.ts";
 import { configKey, subnetKey } from "../keys.ts";
-import type { Lease, LeaseAttrs, LeaseEvent, OwnLeaseEvent, SubnetManager } from "../manager.ts";
+import type { Lease, LeaseAttrs, LeaseEvent, NodeHints, SubnetManager } from "../manager.ts";
 import { acquireLease, rewriteLease, type AcquireContext } from "./etcd-acquire.ts";
 import { watchLeases, watchOwnLease } from "./etcd-watch.ts";
+import { keepLease, type OwnLeaseEvent, type OwnLeaseSource } from "./lease-keeper.ts";
 import type { EtcdStore } from "./store-contract.ts";
 
 /** Flannel's subnetTTL: every lease is an etcd lease of 24 h. */
@@ -28,7 +29,19 @@ export interface EtcdSubnetManagerOptions {
   /** How often a missing config is looked for again (Flannel: every second). */
   readonly configRetryMs?: number;
   readonly random?: () => number;
+  /** --subnet-lease-renew-margin in ms: renew this long before the lease runs out (Flannel: 60 min). */
+  readonly renewMarginMs?: number;
+  /** Flannel retries a failed renewal after one minute. */
+  readonly retryAfterFailureMs?: number;
+  /** Called with the own lease after every renewal or outside change. */
+  readonly onLeaseChanged?: (lease: Lease) => void;
 }
+
+/**
+ * The etcd manager also exposes how it renews and follows its own lease (its keeper uses them;
+ * tests drive them directly). The daemon sees only SubnetManager.
+ */
+export interface EtcdSubnetManager extends SubnetManager, OwnLeaseSource {}
 
 /**
  * Reads and checks <prefix>/config once: undefined when the key is absent; a netconf-invalid
@@ -46,7 +59,7 @@ async function readConfig(store: EtcdStore, prefix: string, signal: AbortSignal)
   }
 }
 
-export function createEtcdSubnetManager(options: EtcdSubnetManagerOptions): SubnetManager {
+export function createEtcdSubnetManager(options: EtcdSubnetManagerOptions): EtcdSubnetManager {
   const { store, prefix } = options;
   const log = options.log.child({ component: "subnet", store: "etcd" });
   const context: AcquireContext = {
@@ -58,6 +71,11 @@ export function createEtcdSubnetManager(options: EtcdSubnetManagerOptions): Subn
     log,
   };
   let closed = false;
+  // The keeper runs from a successful acquire until close().
+  const keeperStop = new AbortController();
+  let keeping: Promise<unknown> | undefined;
+  let reportLost: (outcome: "revoked") => void = () => {};
+  const lost = new Promise<"revoked">((resolve) => (reportLost = resolve));
 
   /** The config, waiting while the key is missing or etcd cannot be reached (as Flannel does). */
   async function networkConfig(signal: AbortSignal): Promise<CheckedNetConf> {
@@ -80,36 +98,69 @@ export function createEtcdSubnetManager(options: EtcdSubnetManagerOptions): Subn
     }
   }
 
+  async function renew(lease: Lease, signal: AbortSignal): Promise<Lease> {
+    // Flannel's RenewLease: a brand-new 24 h etcd lease and an unconditional put of the value.
+    const renewed = await rewriteLease(context, lease, lease.attrs, lease.reservation === true, signal);
+    log.info(renewed.reservation ? "reservation confirmed" : "lease renewed", {
+      key: subnetKey(prefix, lease),
+      ...(renewed.expiresAt === undefined ? {} : { expiresAt: renewed.expiresAt.toISOString() }),
+    });
+    return renewed;
+  }
+
+  function watchOwn(lease: Lease, signal: AbortSignal): AsyncIterable<OwnLeaseEvent> {
+    return watchOwnLease({ store, prefix, log }, subnetKey(prefix, lease), lease, signal);
+  }
+
   return {
     networkConfig,
+
+    async nodeHints(): Promise<NodeHints> {
+      // etcd keeps nothing about a node besides its lease: the interface and a fresh MAC decide.
+      return {};
+    },
 
     async acquire(attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease> {
       // Flannel reads (and checks) the config again for every acquire.
       const conf = await networkConfig(signal);
-      return acquireLease(context, conf, attrs, signal);
+      const lease = await acquireLease(context, conf, attrs, signal);
+      if (keeping === undefined && !closed) {
+        keeping = keepLease(
+          {
+            source: { renew, watchOwnLease: watchOwn },
+            lease,
+            renewMarginMs: options.renewMarginMs ?? 60 * 60_000,
+            ...(options.retryAfterFailureMs === undefined ? {} : { retryAfterFailureMs: options.retryAfterFailureMs }),
+            ...(options.onLeaseChanged === undefined ? {} : { onLeaseChanged: options.onLeaseChanged }),
+            log,
+          },
+          keeperStop.signal,
+        ).then(
+          (outcome) => outcome === "revoked" && reportLost("revoked"),
+          (error: unknown) => log.error("the lease keeper stopped", { error: String(error) }),
+        );
+      }
+      return lease;
     },
 
-    async renew(lease: Lease, signal: AbortSignal): Promise<Lease> {
-      // Flannel's RenewLease: a brand-new 24 h etcd lease and an unconditional put of the value.
-      const renewed = await rewriteLease(context, lease, lease.attrs, lease.reservation === true, signal);
-      log.info(renewed.reservation ? "reservation confirmed" : "lease renewed", {
-        key: subnetKey(prefix, lease),
-        ...(renewed.expiresAt === undefined ? {} : { expiresAt: renewed.expiresAt.toISOString() }),
-      });
-      return renewed;
-    },
+    renew,
+    watchOwnLease: watchOwn,
 
     watchLeases(signal: AbortSignal): AsyncIterable<readonly LeaseEvent[]> {
       return watchLeases({ store, prefix, log }, signal);
     },
 
-    watchOwnLease(lease: Lease, signal: AbortSignal): AsyncIterable<OwnLeaseEvent> {
-      return watchOwnLease({ store, prefix, log }, subnetKey(prefix, lease), lease, signal);
+    async markNetworkReady(): Promise<void> {
+      // Nothing to mark in etcd: the lease itself says the node is there.
     },
+
+    lost,
 
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      keeperStop.abort();
+      await keeping;
       await store.close();
     },
   };

@@ -6,7 +6,8 @@ import { isFlannelError } from "../../../backends/errors.ts";
 import type { Log } from "../../ops/log.ts";
 import { createBackoff } from "../backoff.ts";
 import { subnetsPrefix } from "../keys.ts";
-import type { Lease, LeaseEvent, OwnLeaseEvent } from "../manager.ts";
+import type { Lease, LeaseEvent } from "../manager.ts";
+import type { OwnLeaseEvent } from "./lease-keeper.ts";
 import { leaseFromEntry, leasesFromEntries, removedLeaseFromKey } from "./etcd-leases.ts";
 import type { EtcdStore, StoredChange, WatchTarget, WatchUpdate } from "./store-contract.ts";
 

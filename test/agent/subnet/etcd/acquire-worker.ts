@@ -9,10 +9,11 @@ import { silentLog } from "../../../../agent/ops/log.ts";
 const [endpoint, prefix, publicIP] = process.argv.slice(2);
 if (endpoint === undefined || prefix === undefined || publicIP === undefined) throw new Error("usage: acquire-worker.ts <endpoint> <prefix> <publicIP>");
 const store = await connectEtcdStore({ endpoints: [endpoint], requestTimeoutMs: 10_000 });
+// close() stops the manager's lease keeper and closes the store.
+const manager = createEtcdSubnetManager({ store, prefix, log: silentLog });
 try {
-  const manager = createEtcdSubnetManager({ store, prefix, log: silentLog });
   const lease = await manager.acquire({ publicIP: parseIp(publicIP)!, backendType: "vxlan", backendData: { VNI: 1, VtepMAC: "02:00:00:00:00:01" } }, AbortSignal.timeout(60_000));
   process.stdout.write(`${formatCidr(lease.subnet!)}\n`);
 } finally {
-  await store.close();
+  await manager.close();
 }

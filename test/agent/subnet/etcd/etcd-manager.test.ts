@@ -1,14 +1,14 @@
 // The etcd subnet manager against a real etcd (Debian etcd-server): Flannel's keys and JSON,
-// acquire preferences, races, reservations, bad configs, and renewal through the lease keeper.
+// acquire preferences, races, reservations, bad configs, and the own lease kept alive (renewed,
+// or reported lost) from acquire until close.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { isFlannelError } from "../../../../backends/errors.ts";
 import { formatCidr, parseCidr, parseIp } from "../../../../backends/net/ip.ts";
-import { createEtcdSubnetManager } from "../../../../agent/subnet/etcd/etcd-manager.ts";
+import { createEtcdSubnetManager, type EtcdSubnetManager } from "../../../../agent/subnet/etcd/etcd-manager.ts";
 import type { EtcdStore } from "../../../../agent/subnet/etcd/store-contract.ts";
 import { connectEtcdStore } from "../../../../agent/subnet/etcd/store.ts";
-import { keepLease } from "../../../../agent/subnet/lease-keeper.ts";
-import type { Lease, LeaseAttrs, SubnetManager } from "../../../../agent/subnet/manager.ts";
+import type { Lease, LeaseAttrs } from "../../../../agent/subnet/manager.ts";
 import { run } from "../../../../deploy/lab/tools/command.ts";
 import { startEtcd, type EtcdServer } from "../../../support/etcd.ts";
 import { createMemoryLog } from "../../../support/memory-log.ts";
@@ -22,12 +22,15 @@ const subnetText = (lease: Lease): string => formatCidr(lease.subnet!);
 
 let etcd: EtcdServer;
 const stores: EtcdStore[] = [];
+const managers: EtcdSubnetManager[] = [];
 let prefixCounter = 0;
 
 before(async () => {
   etcd = await startEtcd();
 });
 after(async () => {
+  // A manager keeps its lease from acquire until close(): close them all, then the stores.
+  for (const m of managers) await m.close();
   for (const store of stores) await store.close();
   await etcd.dispose();
 });
@@ -46,8 +49,10 @@ async function network(config: string): Promise<string> {
   return prefix;
 }
 
-async function manager(prefix: string, extra: Partial<Parameters<typeof createEtcdSubnetManager>[0]> = {}): Promise<SubnetManager> {
-  return createEtcdSubnetManager({ store: await newStore(), prefix, log: createMemoryLog(), configRetryMs: 50, ...extra });
+async function manager(prefix: string, extra: Partial<Parameters<typeof createEtcdSubnetManager>[0]> = {}): Promise<EtcdSubnetManager> {
+  const m = createEtcdSubnetManager({ store: await newStore(), prefix, log: createMemoryLog(), configRetryMs: 50, ...extra });
+  managers.push(m);
+  return m;
 }
 
 async function keysUnder(prefix: string): Promise<string[]> {
@@ -138,7 +143,7 @@ describe("etcd subnet manager", () => {
       },
     };
     const log = createMemoryLog();
-    const lease = await createEtcdSubnetManager({ store: racing, prefix, log }).acquire(vxlanAttrs("198.18.0.6"), AbortSignal.timeout(10_000));
+    const lease = await (await manager(prefix, { store: racing, log })).acquire(vxlanAttrs("198.18.0.6"), AbortSignal.timeout(10_000));
     assert.ok(stolen !== undefined);
     assert.ok(!stolen.endsWith(subnetText(lease).replace("/", "-")), "must not end up on the stolen subnet");
     assert.equal((await keysUnder(`${prefix}/subnets`)).length, 2);
@@ -230,45 +235,65 @@ describe("etcd subnet manager", () => {
 describe("keeping the own lease (renewal and revocation)", () => {
   test("renews with a fresh etcd lease before the old one runs out; the key never disappears", async () => {
     const prefix = await network('{"Network":"10.17.0.0/16","Backend":{"Type":"vxlan"}}');
-    const m = await manager(prefix, { leaseTtlSeconds: 4 });
-    const lease = await m.acquire(vxlanAttrs("198.18.0.11"), AbortSignal.timeout(10_000));
+    const renewals: Lease[] = [];
+    const m = await manager(prefix, { leaseTtlSeconds: 4, renewMarginMs: 2500, onLeaseChanged: (l) => renewals.push(l) });
+    await m.acquire(vxlanAttrs("198.18.0.11"), AbortSignal.timeout(10_000));
     const key = (await keysUnder(`${prefix}/subnets`))[0]!;
     const firstEtcdLease = await etcdLeaseOf(key);
-    const stop = new AbortController();
-    const renewals: Lease[] = [];
-    const keeping = keepLease({ manager: m, lease, renewMarginMs: 2500, log: createMemoryLog(), onLeaseChanged: (l) => renewals.push(l) }, stop.signal);
     // Three TTLs long: without renewal the key would be gone after 4 s.
     for (let i = 0; i < 24; i++) {
       await new Promise((resolve) => setTimeout(resolve, 500));
       assert.deepEqual(await keysUnder(`${prefix}/subnets`), [key], `key vanished after ${(i + 1) * 0.5} s`);
     }
-    stop.abort();
-    assert.equal(await keeping, "stopped");
+    await m.close();
     assert.ok(renewals.length >= 3, `only ${renewals.length} renewals`);
     assert.notEqual(await etcdLeaseOf(key), firstEtcdLease);
     assert.ok(renewals.at(-1)!.expiresAt!.getTime() > Date.now() + 1000);
   });
 
-  test("the own lease deleted → the keeper reports it revoked with Flannel's log line", async () => {
+  test("the own lease deleted → lost settles as revoked, with Flannel's log line", async () => {
     const prefix = await network('{"Network":"10.18.0.0/16","Backend":{"Type":"vxlan"}}');
-    const m = await manager(prefix);
-    const lease = await m.acquire(vxlanAttrs("198.18.0.12"), AbortSignal.timeout(10_000));
     const log = createMemoryLog();
-    const keeping = keepLease({ manager: m, lease, renewMarginMs: 3_600_000, log }, AbortSignal.timeout(10_000));
+    const m = await manager(prefix, { log });
+    await m.acquire(vxlanAttrs("198.18.0.12"), AbortSignal.timeout(10_000));
     await new Promise((resolve) => setTimeout(resolve, 300));
     await etcd.etcdctl("del", "--prefix", `${prefix}/subnets/`);
-    assert.equal(await keeping, "revoked");
+    assert.equal(await m.lost, "revoked");
     assert.equal(log.find("Lease has been revoked. Shutting down daemon.", "error").length, 1);
   });
 
-  test("the own lease expiring → revoked", async () => {
+  test("the own lease expiring (renewals refused) → revoked", async () => {
     const prefix = await network('{"Network":"10.19.0.0/16","Backend":{"Type":"vxlan"}}');
-    const m = await manager(prefix, { leaseTtlSeconds: 2 });
-    const lease = await m.acquire(vxlanAttrs("198.18.0.13"), AbortSignal.timeout(10_000));
-    // A margin larger than the TTL would renew at once; stop renewals by making the store refuse them.
+    // The store refuses new etcd leases once acquired, so every renewal fails and is retried
+    // only after a minute: the 2 s lease runs out.
+    let refuse = false;
+    const base = await newStore();
+    const store = new Proxy(base, {
+      get(target, property, receiver) {
+        if (property === "grantLease" && refuse) return () => Promise.reject(new Error("renewals refused by the test"));
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
     const log = createMemoryLog();
-    const noRenew: SubnetManager = { ...m, renew: () => Promise.reject(new Error("renewals disabled for this test")) };
-    assert.equal(await keepLease({ manager: noRenew, lease, renewMarginMs: 1000, retryAfterFailureMs: 60_000, log }, AbortSignal.timeout(15_000)), "revoked");
+    const m = await manager(prefix, { store, log, leaseTtlSeconds: 2, renewMarginMs: 1000, retryAfterFailureMs: 60_000 });
+    await m.acquire(vxlanAttrs("198.18.0.13"), AbortSignal.timeout(10_000));
+    refuse = true;
+    const outcome = await Promise.race([m.lost, new Promise((resolve) => setTimeout(resolve, 15_000, "timeout"))]);
+    assert.equal(outcome, "revoked");
+    assert.ok(log.find("lease renewal failed; retrying", "warn").length >= 1);
+  });
+
+  test("close() stops the keeper: lost never settles and no renewal happens after it", async () => {
+    const prefix = await network('{"Network":"10.21.0.0/16","Backend":{"Type":"vxlan"}}');
+    const renewals: Lease[] = [];
+    const m = await manager(prefix, { leaseTtlSeconds: 3, renewMarginMs: 2000, onLeaseChanged: (l) => renewals.push(l) });
+    await m.acquire(vxlanAttrs("198.18.0.14"), AbortSignal.timeout(10_000));
+    await m.close();
+    const seen = renewals.length;
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    assert.equal(renewals.length, seen);
+    assert.equal(await Promise.race([m.lost, Promise.resolve("pending")]), "pending");
   });
 });
 
