@@ -20,8 +20,8 @@ if (compiled.status !== 0) process.exit(compiled.status ?? 1);
 function writeLauncher(name: string, entry: string, nodeOptions: readonly string[] = []): void {
   // Resolve symlinks so a link in /usr/local/bin still finds the tree. If the pinned Node is
   // missing, fall back to PATH: the entry point then says which Node it needs.
-  // The options go only to the pinned Node: another one may not know them (Node 20 warns about
-  // --lite-mode), and the entry point's own check must stay the one line an old Node prints.
+  // The options go only to the pinned Node: another one may not know them (V8 flags come and go
+  // between releases), and the entry point's own check must stay the one line an old Node prints.
   const script = `#!/bin/sh
 # ${name}: runs ${entry} on the Node pinned in node_modules (see package.json).
 here=$(dirname "$(readlink -f "$0")")
@@ -44,9 +44,13 @@ exec "$node" $options "$here/../${entry}" "$@"
 // - small young-generation semi-spaces: a reconcile turns the kernel's tables into short-lived
 //   objects, and V8's default semi-spaces let that garbage pile up and be promoted (RSS with 5000
 //   peers 287 MiB by default, ~175 MiB with 1 MiB semi-spaces);
-// - V8's lite mode (interpreter only, no optimising compilers): RSS idle 84 → 71 MiB, with 1000
-//   peers 94 → 75 MiB, with 5000 peers ~170 → 88 MiB; one lease change to programmed p50 18 →
-//   26 ms, p99 39 → 45 ms (target 50), 5000 peers converge in 1.7 s instead of 1.5 s.
-writeLauncher("flanneld", "agent/main.js", ["--max-semi-space-size=1", "--lite-mode"]);
+// - interpreter only, no optimising or baseline compilers (--no-opt --no-maglev --no-sparkplug):
+//   V8's --lite-mode did the same and took RSS idle 84 → 71 MiB, with 5000 peers ~170 → 88 MiB,
+//   for one lease change p50 18 → 26 ms, p99 39 → 45 ms. Lite mode also turns WebAssembly off, and
+//   kube mode needs it: the HTTP client under @kubernetes/client-node (undici) parses responses
+//   with a WebAssembly llhttp ("WebAssembly is not defined" under --lite-mode). The three flags
+//   keep WebAssembly; measured with undici answering one request: 61.5 MiB lite, 64.7 MiB with
+//   the flags, 73.4 MiB with neither.
+writeLauncher("flanneld", "agent/main.js", ["--max-semi-space-size=1", "--no-opt", "--no-maglev", "--no-sparkplug"]);
 // The CNI plugin: a single executable with its own runtime, for hosts without Node.
 buildCniPlugin(projectRoot, dist);

@@ -2,6 +2,11 @@
 // absolute path inside the node's namespace, pointed at the lab's etcd:
 //   ip netns exec NODE /abs/dist/bin/flanneld --etcd-endpoints=… --iface=eth0
 //                      --subnet-file=<state>/nodeN/subnet.env --healthz-port=9180 [--ip-masq]
+// or, in kube mode, as the DaemonSet runs it in its pod: --kube-subnet-mgr with the in-cluster
+// configuration (KUBERNETES_SERVICE_HOST/PORT, and the ServiceAccount's token and CA under
+// /var/run/secrets/kubernetes.io/serviceaccount — mounted on a private tmpfs over /run inside the
+// mount namespace `ip netns exec` gives the process, so the host's /run is never touched),
+// POD_NAME/POD_NAMESPACE for the node lookup, and net-conf.json from the ConfigMap.
 // The handle can stop it (SIGTERM, or SIGKILL for a crash) and start it again with the same
 // arguments, which is what the end-to-end tests need to exercise restarts.
 import { readFileSync } from "node:fs";
@@ -10,7 +15,7 @@ import { waitFor } from "./tools/wait.ts";
 import type { NodeLayout } from "./layout.ts";
 import { flanneldBinary, healthzPort, nodeUplink } from "./layout.ts";
 import { execIn } from "./namespace.ts";
-import { endProcess, logTail, spawnInNamespace, type EndOutcome, type Exit, type LabProcess } from "./processes.ts";
+import { daemonPath, endProcess, logTail, spawnInNamespace, type EndOutcome, type Exit, type LabProcess } from "./processes.ts";
 import type { Ledger } from "./state.ts";
 
 export interface LabAgent {
@@ -39,20 +44,54 @@ export interface LabAgent {
   logTail(lines?: number): string;
 }
 
+/** Where the agent gets its leases: the lab's etcd, or the lab's API server as a pod would. */
+export type AgentDatastore =
+  | { readonly kind: "etcd"; readonly endpoint: string }
+  | {
+      readonly kind: "kube";
+      readonly apiHost: string;
+      readonly apiPort: number;
+      /** The pod this agent runs as (its spec.nodeName names the node). */
+      readonly podNamespace: string;
+      readonly podName: (node: NodeLayout) => string;
+      /** Holds token, ca.crt and namespace, as the ServiceAccount volume would. */
+      readonly serviceAccountDir: (node: NodeLayout) => string;
+      readonly netConfPath: (node: NodeLayout) => string;
+    };
+
 export interface AgentSettings {
-  readonly etcdEndpoint: string;
+  readonly datastore: AgentDatastore;
   readonly ipMasq: boolean;
 }
 
+const podSecretsScript = [
+  "set -e",
+  "mount -t tmpfs -o mode=0755,size=1m lab-pod-run /run",
+  "mkdir -p /run/secrets/kubernetes.io/serviceaccount",
+  'cp "$LAB_SERVICE_ACCOUNT_DIR"/token "$LAB_SERVICE_ACCOUNT_DIR"/ca.crt "$LAB_SERVICE_ACCOUNT_DIR"/namespace /run/secrets/kubernetes.io/serviceaccount/',
+  'exec "$@"',
+].join("\n");
+
 export function flanneldArgv(node: NodeLayout, settings: AgentSettings): string[] {
-  return [
-    flanneldBinary,
-    `--etcd-endpoints=${settings.etcdEndpoint}`,
-    `--iface=${nodeUplink}`,
-    `--subnet-file=${node.subnetFile}`,
-    `--healthz-port=${healthzPort}`,
-    ...(settings.ipMasq ? ["--ip-masq"] : []),
-  ];
+  const common = [`--iface=${nodeUplink}`, `--subnet-file=${node.subnetFile}`, `--healthz-port=${healthzPort}`, ...(settings.ipMasq ? ["--ip-masq"] : [])];
+  const store = settings.datastore;
+  if (store.kind === "etcd") return [flanneldBinary, `--etcd-endpoints=${store.endpoint}`, ...common];
+  return ["sh", "-c", podSecretsScript, "flanneld-pod", flanneldBinary, "--kube-subnet-mgr", `--net-config-path=${store.netConfPath(node)}`, ...common];
+}
+
+/** The process environment: a bare PATH, plus in kube mode what the DaemonSet's pod would have. */
+export function flanneldEnv(node: NodeLayout, settings: AgentSettings): NodeJS.ProcessEnv {
+  const store = settings.datastore;
+  const base = { PATH: daemonPath };
+  if (store.kind === "etcd") return base;
+  return {
+    ...base,
+    KUBERNETES_SERVICE_HOST: store.apiHost,
+    KUBERNETES_SERVICE_PORT: String(store.apiPort),
+    POD_NAME: store.podName(node),
+    POD_NAMESPACE: store.podNamespace,
+    LAB_SERVICE_ACCOUNT_DIR: store.serviceAccountDir(node),
+  };
 }
 
 /** Asks flanneld's /readyz over plain HTTP from inside `ns` (bash's /dev/tcp: no extra runtime to start). */
@@ -65,12 +104,13 @@ export async function readyzAnswers200(ns: string, port = healthzPort): Promise<
 /** Creates the handle and starts flanneld (not waiting for it). */
 export function startAgent(node: NodeLayout, settings: AgentSettings, ledger: Ledger): LabAgent {
   const argv = flanneldArgv(node, settings);
+  const env = flanneldEnv(node, settings);
   const role = `flanneld ${node.name}`;
   let current: LabProcess | undefined;
 
   const start = (): void => {
     if (current !== undefined) throw new Error(`${role} is already running (pid ${current.identity.pid})`);
-    const started = spawnInNamespace(node.ns, argv, node.logFile);
+    const started = spawnInNamespace(node.ns, argv, node.logFile, env);
     current = started;
     ledger.process({ role, ...started.identity });
     void started.exited.then(() => {

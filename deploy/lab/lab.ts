@@ -1,6 +1,6 @@
 // The lab as a programmatic API: a multi-node flannel cluster in network namespaces on this
-// machine — an underlay, a real etcd, one real flanneld per node and real pods wired by the real
-// CNI plugins. `npm run lab` (main.ts) is a thin CLI over it, and the end-to-end tests drive the
+// machine — an underlay, a real etcd (or, with `kube`, the lab's own Kubernetes API server), one
+// real flanneld per node and real pods wired by the real CNI plugins. `npm run lab` (main.ts) is a thin CLI over it, and the end-to-end tests drive the
 // same object: restart or kill an agent, delete a lease with etcdctl, read kernel objects on a
 // node, ping between pods.
 //
@@ -10,6 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { CommandResult, RunOptions } from "./tools/command.ts";
 import type { LabAgent } from "./agent.ts";
 import type { LabEtcd } from "./etcd.ts";
+import type { LabKubeApi } from "./kube/apiserver.ts";
 import { defaultStateRoot, labLayout, type NodeLayout } from "./layout.ts";
 import { execIn, ipIn, ipJsonIn } from "./namespace.ts";
 import { labOptions, type LabOptions } from "./options.ts";
@@ -21,7 +22,7 @@ import { fullyReachable, nodeStatus, pingMatrix, type NodeStatus, type PingMatri
 import { removeLab, type TeardownResult } from "./teardown.ts";
 
 // The API's types in one place for its users (the end-to-end tests).
-export type { LabAgent, LabEtcd, LabOptions, LabPod, LogTail, NodeStatus, PingMatrix, ProcessRecord, StepTiming, TeardownResult };
+export type { LabAgent, LabEtcd, LabKubeApi, LabOptions, LabPod, LogTail, NodeStatus, PingMatrix, ProcessRecord, StepTiming, TeardownResult };
 
 export interface LabNode {
   /** 1-based. */
@@ -52,7 +53,10 @@ export interface Lab extends AsyncDisposable {
   readonly nodes: readonly LabNode[];
   /** Every pod, node by node. */
   readonly pods: readonly LabPod[];
-  readonly etcd: LabEtcd;
+  /** etcd mode: the lab's etcd. */
+  readonly etcd?: LabEtcd;
+  /** Kube mode: the lab's API server (fixtures, faults, kubectl). */
+  readonly kube?: LabKubeApi;
   /** How long each start-up step took. */
   readonly timings: readonly StepTiming[];
   status(): Promise<NodeStatus[]>;
@@ -149,7 +153,8 @@ export async function startLab(given: StartLabOptions = {}, signal: AbortSignal 
     fabricNs: layout.fabricNs,
     nodes,
     pods,
-    etcd: built.etcd,
+    ...(built.etcd === undefined ? {} : { etcd: built.etcd }),
+    ...(built.kube === undefined ? {} : { kube: built.kube }),
     timings: progress.timings,
     status: () => Promise.all(nodes.map((node) => nodeStatus(node, options.backend, options.network, options.nodes))),
     pingMatrix: () => pingMatrix(pods),

@@ -12,6 +12,8 @@ export const underlayNet24 = "198.18.0";
 export const underlayGateway = `${underlayNet24}.254`;
 export const etcdClientPort = 2379;
 export const etcdPeerPort = 2380;
+/** The lab API server (kube mode) listens on the fabric's address, as a cluster's API server on its service IP. */
+export const kubeApiPort = 6443;
 /** flanneld's --healthz-port; every node is its own namespace, so one port serves all. */
 export const healthzPort = 9180;
 /** The node's uplink inside its namespace, and flanneld's --iface. */
@@ -58,6 +60,11 @@ export interface LabLayout {
   readonly etcdPeerUrl: string;
   readonly etcdDataDir: string;
   readonly etcdLogFile: string;
+  /** Kube mode: the API server's address, state (CA, tokens, control socket) and log. */
+  readonly kubeApiHost: string;
+  readonly kubeApiPort: number;
+  readonly kubeApiDir: string;
+  readonly kubeApiLogFile: string;
   readonly nodes: readonly NodeLayout[];
   readonly pods: readonly PodLayout[];
 }
@@ -98,6 +105,10 @@ export function labLayout(name: string, nodeCount: number, podsPerNode: number, 
     etcdPeerUrl: `http://${underlayGateway}:${etcdPeerPort}`,
     etcdDataDir: join(stateDir, "etcd"),
     etcdLogFile: join(stateDir, "etcd.log"),
+    kubeApiHost: underlayGateway,
+    kubeApiPort,
+    kubeApiDir: join(stateDir, "kube-api"),
+    kubeApiLogFile: join(stateDir, "kube-apiserver.log"),
     nodes,
     pods,
   };

@@ -10,6 +10,7 @@ import { createProgress, formatSeconds } from "./progress.ts";
 import { fullyReachable, unreachablePairs, type PingMatrix } from "./status.ts";
 import { formatFailedPairs, formatPingMatrix, formatStatusTable } from "./table.ts";
 import type { TeardownResult } from "./teardown.ts";
+import { kubectlView } from "./kube/kubectl-view.ts";
 
 const refreshMs = 3000;
 const convergenceMs = 30_000;
@@ -23,6 +24,12 @@ for (const stream of [process.stdout, process.stderr]) stream.on("error", () => 
 async function statusBlock(lab: Lab): Promise<{ lines: string[]; matrix: PingMatrix }> {
   const [status, matrix] = await Promise.all([lab.status(), lab.pingMatrix()]);
   return { lines: [...formatStatusTable(status), "", ...formatPingMatrix(matrix)], matrix };
+}
+
+/** Kube mode: the cluster as the real kubectl shows it (nodes, and the annotations flannel wrote). */
+async function printKubectlView(lab: Lab): Promise<void> {
+  if (lab.kube === undefined) return;
+  write(`\n${(await kubectlView(lab.kube)).join("\n")}\n`);
 }
 
 function printTeardown(result: TeardownResult, ms: number | undefined): void {
@@ -64,7 +71,9 @@ async function once(lab: Lab, signal: AbortSignal): Promise<boolean> {
   const matrix = await lab.waitConverged({ timeoutMs: convergenceMs, signal });
   write(`${fullyReachable(matrix) ? "" : "not converged after "}${formatSeconds(Date.now() - start)}\n\n`);
   const { lines, matrix: final } = await statusBlock(lab);
-  write(`${lines.join("\n")}\n\n`);
+  write(`${lines.join("\n")}\n`);
+  await printKubectlView(lab);
+  write("\n");
   if (fullyReachable(final)) return true;
   write(`unreachable pairs:\n${formatFailedPairs(final).join("\n")}\n`);
   const involved = new Set(unreachablePairs(final).flatMap(({ from, to }) => [from.node, to.node]));
@@ -84,7 +93,7 @@ async function up(options: LabOptions, runOnce: boolean): Promise<number> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
-  write(`lab ${options.name}: ${options.nodes} nodes, ${options.backend}, network ${options.network}${options.ipMasq ? ", --ip-masq" : ""}\n`);
+  write(`lab ${options.name}: ${options.nodes} nodes, ${options.backend}, network ${options.network}${options.ipMasq ? ", --ip-masq" : ""}${options.kube ? ", kube mode" : ""}\n`);
   write(`  state in ${defaultStateRoot}/${options.name}; namespaces ${options.name}-*\n`);
   const started = Date.now();
   let lab: Lab;
@@ -106,7 +115,10 @@ async function up(options: LabOptions, runOnce: boolean): Promise<number> {
   let ok = true;
   try {
     if (runOnce) ok = await once(lab, stop.signal);
-    else await watch(lab, stop.signal);
+    else {
+      await printKubectlView(lab);
+      await watch(lab, stop.signal);
+    }
   } catch (error) {
     if (!stop.signal.aborted) write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
     ok = runOnce ? false : stop.signal.aborted;

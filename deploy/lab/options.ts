@@ -1,5 +1,5 @@
 // The lab's options and its command line: `lab [--nodes N] [--backend vxlan|host-gw]
-// [--network CIDR] [--name NAME] [--once] [--ip-masq]` and `lab down [--name NAME]`.
+// [--network CIDR] [--name NAME] [--once] [--ip-masq] [--kube]` and `lab down [--name NAME]`.
 // Pure: parsing returns a value or throws a LabUsageError; the CLI decides what to print.
 import { randomBytes } from "node:crypto";
 import { parseCidr, formatCidr } from "../../backends/net/ip.ts";
@@ -17,6 +17,8 @@ export interface LabOptions {
   readonly ipMasq: boolean;
   /** Pods wired per node. */
   readonly podsPerNode: number;
+  /** Kube mode: the lab's API server instead of etcd, agents with --kube-subnet-mgr. */
+  readonly kube: boolean;
 }
 
 export type LabCommand =
@@ -28,7 +30,7 @@ export class LabUsageError extends Error {
   override readonly name = "LabUsageError";
 }
 
-export const labUsage = `usage: npm run lab [-- --nodes N] [--backend vxlan|host-gw] [--network CIDR] [--name NAME] [--once] [--ip-masq]
+export const labUsage = `usage: npm run lab [-- --nodes N] [--backend vxlan|host-gw] [--network CIDR] [--name NAME] [--once] [--ip-masq] [--kube]
        npm run lab -- down [--name NAME]
 
   --nodes N        nodes (network namespaces, one flanneld each), 1..50, default 3
@@ -38,6 +40,9 @@ export const labUsage = `usage: npm run lab [-- --nodes N] [--backend vxlan|host
                    with a letter, at most 24); default a random labXXXX
   --once           start, check that every pod reaches every other pod, tear down; exit 1 if not
   --ip-masq        run flanneld with --ip-masq
+  --kube           Kubernetes mode: the lab's own API server (HTTPS, RBAC) instead of etcd, the
+                   manifests of deploy/kubernetes applied with kubectl, one Node per node with a
+                   podCIDR, and flanneld --kube-subnet-mgr with its pod's in-cluster configuration
   down             remove what a killed lab left behind (--name NAME: that lab; none: every lab
                    whose owning process is gone)
 `;
@@ -92,6 +97,7 @@ export function labOptions(partial: Partial<LabOptions> = {}): LabOptions {
     network: checkNetwork(partial.network ?? "10.244.0.0/16"),
     ipMasq: partial.ipMasq ?? false,
     podsPerNode: checkCount("podsPerNode", partial.podsPerNode ?? 2, 10),
+    kube: partial.kube ?? false,
   };
 }
 
@@ -122,6 +128,7 @@ export function parseLabArgs(argv: readonly string[]): LabCommand {
     else if (flag === "network") given.network = checkNetwork(value());
     else if (flag === "once") once = true;
     else if (flag === "ip-masq") given.ipMasq = true;
+    else if (flag === "kube") given.kube = true;
     else throw new LabUsageError(`unknown flag --${flag}`);
   }
   if (down) return { kind: "down", name: given.name };

@@ -3,7 +3,7 @@
 // recorded in the ledger as it happens, so a failure at any point can be undone (lab.ts does).
 import { existsSync, mkdirSync } from "node:fs";
 import { flannelCniPlugin } from "./tools/cni.ts";
-import { startAgent, type LabAgent } from "./agent.ts";
+import { startAgent, type AgentDatastore, type LabAgent } from "./agent.ts";
 import { networkConfig, putNetworkConfig, startLabEtcd, type LabEtcd } from "./etcd.ts";
 import { flanneldBinary, networkConfigKey, underlayGateway, type LabLayout } from "./layout.ts";
 import { namespaceExists } from "./namespace.ts";
@@ -13,6 +13,8 @@ import { logTail } from "./processes.ts";
 import type { Progress } from "./progress.ts";
 import type { Ledger } from "./state.ts";
 import { createUnderlay } from "./underlay.ts";
+import { startLabKubeApi, type LabKubeApi } from "./kube/apiserver.ts";
+import { agentPodName, flannelNamespace, netConfPath, prepareCluster, serviceAccountDir } from "./kube/cluster.ts";
 
 export interface LogTail {
   readonly file: string;
@@ -33,7 +35,10 @@ export function checkPreconditions(layout: LabLayout): void {
 }
 
 export interface Built {
-  readonly etcd: LabEtcd;
+  /** etcd mode. */
+  readonly etcd?: LabEtcd;
+  /** Kube mode (--kube). */
+  readonly kube?: LabKubeApi;
   readonly agents: readonly LabAgent[];
   /** Per node, in node order. */
   readonly pods: readonly (readonly LabPod[])[];
@@ -42,16 +47,27 @@ export interface Built {
 export async function buildLab(layout: LabLayout, options: LabOptions, ledger: Ledger, progress: Progress, signal: AbortSignal): Promise<Built> {
   const n = options.nodes;
   await progress.step(`underlay: ${layout.fabricNs} (br0 ${underlayGateway}/24) + ${n} node namespaces`, () => createUnderlay(layout, ledger, signal));
-  const etcd = await progress.step(`etcd in ${layout.fabricNs} at ${layout.etcdEndpoint}`, () => startLabEtcd(layout, ledger, signal));
-  await progress.step(`network config ${networkConfig(options.network, options.backend)} at ${networkConfigKey}`, () =>
-    putNetworkConfig(etcd, options.network, options.backend),
-  );
-  const agents = await progress.step(`flanneld on ${n} node${n === 1 ? "" : "s"}`, async () => {
+  const netConf = networkConfig(options.network, options.backend);
+  let etcd: LabEtcd | undefined;
+  let kube: LabKubeApi | undefined;
+  let datastore: AgentDatastore;
+  for (const node of layout.nodes) mkdirSync(node.dir, { recursive: true });
+  if (options.kube) {
+    const api = await progress.step(`API server in ${layout.fabricNs} at https://${layout.kubeApiHost}:${layout.kubeApiPort}`, () => startLabKubeApi(layout, ledger, signal));
+    kube = api;
+    await progress.step(`kubectl create -f deploy/kubernetes/kube-flannel.yml; net-conf.json ${netConf}; ${n} Node${n === 1 ? "" : "s"} with podCIDRs`, () =>
+      prepareCluster(api, layout, netConf, options.network),
+    );
+    datastore = { kind: "kube", apiHost: layout.kubeApiHost, apiPort: layout.kubeApiPort, podNamespace: flannelNamespace, podName: agentPodName, serviceAccountDir, netConfPath };
+  } else {
+    const started = await progress.step(`etcd in ${layout.fabricNs} at ${layout.etcdEndpoint}`, () => startLabEtcd(layout, ledger, signal));
+    etcd = started;
+    await progress.step(`network config ${netConf} at ${networkConfigKey}`, () => putNetworkConfig(started, options.network, options.backend));
+    datastore = { kind: "etcd", endpoint: layout.etcdEndpoint };
+  }
+  const agents = await progress.step(`flanneld${options.kube ? " --kube-subnet-mgr" : ""} on ${n} node${n === 1 ? "" : "s"}`, async () => {
     signal.throwIfAborted();
-    return layout.nodes.map((node) => {
-      mkdirSync(node.dir, { recursive: true });
-      return startAgent(node, { etcdEndpoint: layout.etcdEndpoint, ipMasq: options.ipMasq }, ledger);
-    });
+    return layout.nodes.map((node) => startAgent(node, { datastore, ipMasq: options.ipMasq }, ledger));
   });
   await progress.step("subnet.env written and /readyz 200 on every node", () =>
     Promise.all(agents.map((agent) => agent.waitReady({ timeoutMs: 60_000, signal }))),
@@ -66,12 +82,12 @@ export async function buildLab(layout: LabLayout, options: LabOptions, ledger: L
       }),
     ),
   );
-  return { etcd, agents, pods };
+  return { ...(etcd === undefined ? {} : { etcd }), ...(kube === undefined ? {} : { kube }), agents, pods };
 }
 
-/** The last lines of etcd's and each flanneld's log (read before teardown removes them). */
+/** The last lines of etcd's (or the API server's) and each flanneld's log (read before teardown removes them). */
 export function logTails(layout: LabLayout, lines: number): LogTail[] {
-  return [layout.etcdLogFile, ...layout.nodes.map((node) => node.logFile)]
+  return [layout.etcdLogFile, layout.kubeApiLogFile, ...layout.nodes.map((node) => node.logFile)]
     .filter((file) => existsSync(file))
     .map((file) => ({ file, lines: logTail(file, lines) }));
 }

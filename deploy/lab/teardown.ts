@@ -50,9 +50,11 @@ export async function removeLab(record: LabRecord): Promise<TeardownResult> {
     ),
   );
 
-  // Agents before etcd: a stopping flanneld may still talk to it. SIGTERM, SIGKILL after a grace.
-  await endAll(record.processes.filter((entry) => entry.role !== "etcd"), 10_000, problems, killed);
-  await endAll(record.processes.filter((entry) => entry.role === "etcd"), 10_000, problems, killed);
+  // Agents before their datastore (etcd or the API server): a stopping flanneld may still talk
+  // to it. SIGTERM, SIGKILL after a grace.
+  const isDatastore = (entry: { role: string }): boolean => entry.role === "etcd" || entry.role === "kube-apiserver";
+  await endAll(record.processes.filter((entry) => !isDatastore(entry)), 10_000, problems, killed);
+  await endAll(record.processes.filter(isDatastore), 10_000, problems, killed);
 
   // Namespaces in reverse order of creation (pods, nodes, fabric); only names of this lab.
   for (const ns of record.namespaces.toReversed()) {

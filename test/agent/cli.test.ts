@@ -124,11 +124,13 @@ describe("flanneld executable", () => {
       assert.match(daemon.output(), /127\.0\.0\.1:9/);
       // The launcher execs the pinned Node with the memory options of scripts/build.ts.
       const argv = readFileSync(`/proc/${daemon.pid}/cmdline`, "utf8").split("\0");
-      const [node, semiSpace, liteMode, entry] = argv;
-      assert.deepEqual([resolve(node!), semiSpace, liteMode, resolve(entry!)], [
+      const [node, semiSpace, noOpt, noMaglev, noSparkplug, entry] = argv;
+      assert.deepEqual([resolve(node!), semiSpace, noOpt, noMaglev, noSparkplug, resolve(entry!)], [
         join(projectRoot, "node_modules/node/bin/node"),
         "--max-semi-space-size=1",
-        "--lite-mode",
+        "--no-opt",
+        "--no-maglev",
+        "--no-sparkplug",
         join(projectRoot, "dist/agent/main.js"),
       ]);
       const exit = await daemon.stop("SIGTERM", 10_000);

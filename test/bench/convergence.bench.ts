@@ -19,6 +19,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { encodeLeaseAttrs } from "../../agent/subnet/lease-json.ts";
 import { parseIp } from "../../backends/net/ip.ts";
 import { startLab, type Lab } from "../../deploy/lab/lab.ts";
+import { labEtcd } from "../e2e/lab-fixture.ts";
 import { countJsonObjects, openBridgeShell, openIpShell, type BatchShell } from "./batch-shell.ts";
 import { cleanup, onCleanup } from "./cleanup.ts";
 import { summarize, writeResults } from "./stats.ts";
@@ -77,7 +78,7 @@ interface Writer {
 
 async function openWriter(lab: Lab): Promise<Writer> {
   const script = new URL("./lease-writer.ts", import.meta.url).pathname;
-  const child = spawn("ip", ["netns", "exec", lab.fabricNs, process.execPath, script, lab.etcd.endpoint], { stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawn("ip", ["netns", "exec", lab.fabricNs, process.execPath, script, labEtcd(lab).endpoint], { stdio: ["pipe", "pipe", "inherit"] });
   const pending = new Map<number, { resolve: (ms: number) => void; reject: (error: Error) => void }>();
   let nextId = 1;
   let ready: () => void = () => {};

@@ -66,9 +66,15 @@ export interface Lease {
   readonly vtepMAC: string | undefined;
 }
 
+/** The etcd of an etcd-mode lab (the default); a kube-mode lab has none. */
+export function labEtcd(lab: Lab): NonNullable<Lab["etcd"]> {
+  if (lab.etcd === undefined) throw new Error(`lab ${lab.name} runs in kube mode: it has no etcd`);
+  return lab.etcd;
+}
+
 /** Every lease under the subnets prefix, by PublicIP. */
 export async function readLeases(lab: Lab): Promise<Map<string, Lease>> {
-  const out = await lab.etcd.etcdctl("get", "--prefix", subnetsPrefix);
+  const out = await labEtcd(lab).etcdctl("get", "--prefix", subnetsPrefix);
   const lines = out.split("\n").filter((line) => line !== "");
   const leases = new Map<string, Lease>();
   for (let i = 0; i + 1 < lines.length; i += 2) {

@@ -17,6 +17,7 @@ import {
   bridgeJson,
   flannelMasqRules,
   flannelVxlanState,
+  labEtcd,
   leaseOf,
   natMasqRules,
   oneResyncDeadlineMs,
@@ -161,7 +162,7 @@ describe("a running vxlan lab (3 nodes, --ip-masq) under restarts, hand-made dam
     const gone = leaseOf(leases, node3);
     const exited = node3.flanneld.exited;
     assert.ok(exited !== undefined, "flanneld on node3 is not running");
-    await lab.etcd.etcdctl("del", `${subnetsPrefix}${gone.key}`);
+    await labEtcd(lab).etcdctl("del", `${subnetsPrefix}${gone.key}`);
     const since = Date.now();
 
     const remaining = new Map([...leases].filter(([publicIP]) => publicIP !== node3.publicIP));
