@@ -74,6 +74,29 @@ describe("npm run lab", { skip: needsRoot }, () => {
     assertNothingLeft(name);
   });
 
+  test("--once --kube: the same cluster on the lab's API server with agents in kube mode; kubectl shows flannel's annotations", { timeout: 240_000 }, async () => {
+    const name = uniqueName("lab");
+    names.push(name);
+    const result = await run([pinnedNode, labMain, "--once", "--kube", "--nodes", "3", "--name", name], { allowFailure: true, timeoutMs: 200_000 });
+    const output = result.stdout + result.stderr;
+    assert.equal(result.code, 0, output);
+    assert.match(result.stdout, /30\/30 pod pairs reachable/);
+    // Kube mode leases are the nodes' podCIDRs, handed out in order: node1 10.244.0.0/24, …
+    const nodeRows = result.stdout.split("\n").filter((line) => /^node\d+\s/.test(line));
+    assert.deepEqual(
+      nodeRows.map((row) => row.split(/\s+/).slice(0, 6).join(" ")),
+      [1, 2, 3].map((i) => `node${i} 198.18.0.${i} 10.244.${i - 1}.1/24 vxlan 2/2 yes`),
+      output,
+    );
+    // The real kubectl's view: -o wide, then the annotations each agent wrote on its Node.
+    assert.match(result.stdout, /^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\s+INTERNAL-IP\s+EXTERNAL-IP/m);
+    for (let i = 1; i <= 3; i++) {
+      assert.match(result.stdout, new RegExp(`^node${i}\\s+10\\.244\\.${i - 1}\\.0/24\\s+198\\.18\\.0\\.${i}\\s+vxlan\\s+\\{"VNI":1,"VtepMAC":"([0-9a-f]{2}:){5}[0-9a-f]{2}"\\}\\s+true$`, "m"), output);
+    }
+    assert.match(result.stdout, /removed everything/);
+    assertNothingLeft(name);
+  });
+
   test("down removes a lab whose process was killed with SIGKILL mid-run", { timeout: 240_000 }, async () => {
     const name = uniqueName("lab");
     names.push(name);
