@@ -43,7 +43,7 @@ export async function runDaemon(
   const readiness = createReadinessTracker();
 
   const previous = await readPreviousSubnetEnv(options.subnetFile);
-  const manager = await openSubnetManager(options, { log, env, previous });
+  const manager = await openSubnetManager(options, { log, env, previous, signal });
   cleanup.defer(() => manager.close());
 
   if (options.healthzPort > 0) {

@@ -13,12 +13,14 @@ export interface OpenManagerContext {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** The previous subnet.env: etcd mode's second choice of subnet. */
   readonly previous: PreviousSubnetEnv;
+  /** Stops a start-up that waits (kube: up to 10 minutes for the node cache to sync). */
+  readonly signal: AbortSignal;
 }
 
 export async function openSubnetManager(options: FlanneldOptions, context: OpenManagerContext): Promise<SubnetManager> {
   if (options.kubeSubnetMgr) {
     const { openKubeSubnetManager } = await import("./kube/open-kube-manager.ts");
-    return openKubeSubnetManager(options, context.env, context.log);
+    return openKubeSubnetManager(options, context.env, context.log, context.signal);
   }
   const [{ connectEtcdStore }, { createEtcdSubnetManager }, { etcdStoreOptions }] = await Promise.all([
     import("./etcd/store.ts"),
