@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Brings a Debian machine up to what flannel-ts needs, doing only what is missing:
 #   - Debian packages (real etcd, the CNI reference plugins, iproute2, iptables/nft, test tools);
-#   - npm dependencies (including the pinned Node 24), reinstalled when package-lock.json changed.
+#   - npm dependencies (including the pinned Node 24), reinstalled when package-lock.json changed;
+#   - kubectl 1.20 (Debian kubernetes-client) unpacked into a private directory for the lab API
+#     server's tests: /usr/bin/kubectl on some machines belongs to another package, so it is never installed.
 # `npm test`, `npm run lab` and .ci/run all start here, so a clean clone needs nothing else.
 # Usage: ensure-deps.sh [--npm-ci]   (--npm-ci: always run `npm ci`, as CI does)
 set -euo pipefail
@@ -9,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 debian_packages=(
   etcd-server etcd-client containernetworking-plugins iproute2 iptables nftables
-  iputils-ping iperf3 openssl procps binutils containerd runc busybox-static
+  iputils-ping iperf3 openssl procps binutils containerd runc busybox-static unzip
 )
 missing=()
 for package in "${debian_packages[@]}"; do
@@ -33,4 +35,21 @@ if [[ "${1:-}" == "--npm-ci" || ! -x node_modules/node/bin/node || ! -f "$stamp"
   echo "ensure-deps: npm ci" >&2
   npm ci --no-audit --no-fund --loglevel=error
   echo "$want" > "$stamp"
+fi
+
+# kubectl 1.20 from Debian's kubernetes-client, unpacked (not installed) after npm ci, which empties
+# node_modules. deploy/lab/tools/kubectl.ts finds it there; tests never download anything.
+kubectl120_dir=node_modules/.cache/flannel-ts/kubectl-1.20
+if [[ ! -x "$kubectl120_dir/usr/bin/kubectl" ]]; then
+  echo "ensure-deps: unpacking kubectl 1.20 (Debian kubernetes-client) into $kubectl120_dir" >&2
+  download=$(mktemp -d)
+  if ! (cd "$download" && apt-get download -qq kubernetes-client >/dev/null 2>&1); then
+    if [[ $(id -u) -eq 0 ]]; then apt-get update -qq; fi
+    (cd "$download" && apt-get download -qq kubernetes-client >/dev/null)
+  fi
+  rm -rf "$kubectl120_dir.tmp"
+  mkdir -p "$kubectl120_dir.tmp"
+  dpkg -x "$download"/kubernetes-client_*.deb "$kubectl120_dir.tmp"
+  rm -rf "$download" "$kubectl120_dir"
+  mv "$kubectl120_dir.tmp" "$kubectl120_dir"
 fi

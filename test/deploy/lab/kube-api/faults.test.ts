@@ -60,7 +60,8 @@ describe("fault switches", () => {
     const watch = await openWatch(lab, "/api/v1/nodes?watch=true");
     assert.equal((await watch.next()).type, "ADDED");
     assert.equal(await watch.ended, "end");
-    lab.api.faults.set({ watchCloseAfterEvents: undefined });
+    lab.api.faults.set({ watchCloseAfterEvents: null }); // null: back to the default (off)
+    assert.equal(lab.api.faults.settings.watchCloseAfterEvents, undefined);
   });
 
   test("closeWatches and resetWatches: a clean end versus a TCP reset", async () => {

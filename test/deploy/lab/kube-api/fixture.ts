@@ -14,9 +14,9 @@ export interface Lab {
   dispose(): Promise<void>;
 }
 
-export async function startLab(): Promise<Lab> {
+export async function startLab(log?: (line: string) => void): Promise<Lab> {
   const dir = mkdtempSync(join(tmpdir(), "flannel-ts-kube-api-"));
-  const api = await startKubeApiServer({ stateDir: dir });
+  const api = await startKubeApiServer({ stateDir: dir, ...(log === undefined ? {} : { log }) });
   return {
     api,
     dir,

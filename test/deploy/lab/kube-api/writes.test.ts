@@ -109,6 +109,10 @@ describe("writes", () => {
     assert.deepEqual(unknown.json(), { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "the server could not find the requested resource", reason: "NotFound", details: {}, code: 404 });
     const media = await call(lab, "PATCH", "/api/v1/nodes/n1", { body: {}, contentType: "application/json" });
     assert.deepEqual(media.json(), { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "415: Unsupported Media Type", reason: "UnsupportedMediaType", details: {}, code: 415 });
+    const scoped = await call(lab, "GET", "/api/v1/namespaces/default/nodes");
+    assert.equal(scoped.status, 404, "nodes are cluster-scoped");
+    const noNamespace = await call(lab, "POST", "/api/v1/namespaces/nope/configmaps", { body: { metadata: { name: "c" } } });
+    assert.deepEqual([noNamespace.status, noNamespace.json().message], [404, 'namespaces "nope" not found']);
     const ds = await call(lab, "GET", "/apis/apps/v1/namespaces/default/daemonsets/x");
     assert.equal(ds.json().message, 'daemonsets.apps "x" not found');
     assert.deepEqual(ds.json().details, { name: "x", group: "apps", kind: "daemonsets" });
@@ -199,6 +203,26 @@ describe("reads", () => {
     const expired = await call(lab, "GET", `/api/v1/nodes?limit=2&continue=${encodeURIComponent(first.metadata.continue)}`);
     assert.equal(expired.status, 410);
     assert.equal(expired.json().reason, "Expired");
+  });
+
+  test("resourceVersion semantics of LIST: exact reads of the past, 410 once compacted, 504 for the future, 422 for bad options", async () => {
+    const before = lab.api.store.resourceVersion;
+    await call(lab, "PATCH", "/api/v1/nodes/n1", { body: { metadata: { labels: { era: "new" } } }, contentType: merge });
+    const past = (await call(lab, "GET", `/api/v1/nodes?resourceVersion=${before}&resourceVersionMatch=Exact`)).json();
+    assert.equal(past.metadata.resourceVersion, String(before));
+    assert.equal(past.items.find((item: { metadata: { name: string } }) => item.metadata.name === "n1").metadata.labels.era, undefined);
+    const notOlder = (await call(lab, "GET", `/api/v1/nodes?resourceVersion=${before}`)).json();
+    assert.equal(notOlder.metadata.resourceVersion, String(lab.api.store.resourceVersion));
+    lab.api.faults.compactHistory();
+    const gone = await call(lab, "GET", `/api/v1/nodes?resourceVersion=${before}&limit=10`);
+    assert.deepEqual([gone.status, gone.json().message], [410, "The resourceVersion for the provided list is too old."]);
+    const future = await call(lab, "GET", `/api/v1/nodes?resourceVersion=${lab.api.store.resourceVersion + 100}`);
+    assert.equal(future.status, 504);
+    assert.equal(future.json().details.causes[0].reason, "ResourceVersionTooLarge");
+    const noRv = await call(lab, "GET", "/api/v1/nodes?resourceVersionMatch=NotOlderThan");
+    assert.deepEqual([noRv.status, noRv.json().message], [422, 'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided']);
+    const initial = await call(lab, "GET", "/api/v1/nodes?sendInitialEvents=true");
+    assert.deepEqual([initial.status, initial.json().message], [422, 'ListOptions.meta.k8s.io "" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list']);
   });
 
   test("one resourceVersion is shared by every kind and may jump", async () => {
