@@ -4,6 +4,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../../../../deploy/lab/kube-api/server.ts";
+import { applyFlannelRbac } from "../../../../deploy/lab/kube/flannel-rbac.ts";
 import type { KubeManagerOptions } from "../../../../agent/subnet/kube/kube-options.ts";
 import { runStateDir } from "../../../support/run-context.ts";
 
@@ -22,32 +23,12 @@ export interface KubeLab {
   close(): Promise<void>;
 }
 
-const rbacGroup = "rbac.authorization.k8s.io";
-
 export async function startKubeLab(): Promise<KubeLab> {
   const dir = await mkdtemp(join(runStateDir, "kube-"));
   const requests: string[] = [];
   const api = await startKubeApiServer({ stateDir: dir, log: (line) => void requests.push(line) });
-  api.store.create({ kind: "Namespace", apiVersion: "v1", metadata: { name: "kube-flannel" } });
-  api.store.create({ kind: "ServiceAccount", apiVersion: "v1", metadata: { name: "flannel", namespace: "kube-flannel" } });
-  // F:Documentation/kube-flannel.yml, ClusterRole flannel.
-  api.store.create({
-    kind: "ClusterRole",
-    apiVersion: `${rbacGroup}/v1`,
-    metadata: { name: "flannel" },
-    rules: [
-      { apiGroups: [""], resources: ["pods"], verbs: ["get"] },
-      { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list", "watch"] },
-      { apiGroups: [""], resources: ["nodes/status"], verbs: ["patch"] },
-    ],
-  } as KubeObject);
-  api.store.create({
-    kind: "ClusterRoleBinding",
-    apiVersion: `${rbacGroup}/v1`,
-    metadata: { name: "flannel" },
-    roleRef: { apiGroup: rbacGroup, kind: "ClusterRole", name: "flannel" },
-    subjects: [{ kind: "ServiceAccount", name: "flannel", namespace: "kube-flannel" }],
-  } as KubeObject);
+  // The manifest's own RBAC (deploy/kubernetes/kube-flannel.yml): Flannel's ClusterRole.
+  applyFlannelRbac(api.store);
   const kubeconfig = await api.writeKubeconfig(join(dir, "kubeconfig"), api.serviceAccountToken("kube-flannel", "flannel"));
   let confCount = 0;
   return {

@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "../../../../deploy/lab/kube-api/server.ts";
+import { applyFlannelRbac } from "../../../../deploy/lab/kube/flannel-rbac.ts";
 
 export interface Lab {
   readonly api: KubeApiServer;
@@ -161,27 +162,8 @@ export function node(name: string, podCIDR: string, extra: Partial<KubeObject> =
   };
 }
 
-/** The flannel ServiceAccount bound to Flannel's ClusterRole (kube-flannel.yml), and a token for it. */
+/** The flannel ServiceAccount bound to Flannel's ClusterRole, as deploy/kubernetes/kube-flannel.yml has them, and a token for it. */
 export function flannelServiceAccount(lab: Lab): string {
-  const { store } = lab.api;
-  if (store.get("Namespace", "kube-flannel") === undefined) store.create({ kind: "Namespace", apiVersion: "v1", metadata: { name: "kube-flannel" } });
-  store.create({ kind: "ServiceAccount", apiVersion: "v1", metadata: { name: "flannel", namespace: "kube-flannel" } });
-  store.create({
-    kind: "ClusterRole",
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    metadata: { name: "flannel" },
-    rules: [
-      { apiGroups: [""], resources: ["pods"], verbs: ["get"] },
-      { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list", "watch"] },
-      { apiGroups: [""], resources: ["nodes/status"], verbs: ["patch"] },
-    ],
-  } as KubeObject);
-  store.create({
-    kind: "ClusterRoleBinding",
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    metadata: { name: "flannel" },
-    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "flannel" },
-    subjects: [{ kind: "ServiceAccount", name: "flannel", namespace: "kube-flannel" }],
-  } as KubeObject);
+  applyFlannelRbac(lab.api.store);
   return lab.api.serviceAccountToken("kube-flannel", "flannel");
 }
