@@ -82,7 +82,8 @@ describe("npm run lab", { skip: needsRoot }, () => {
     assert.equal(result.code, 0, output);
     assert.match(result.stdout, /30\/30 pod pairs reachable/);
     // Kube mode leases are the nodes' podCIDRs, handed out in order: node1 10.244.0.0/24, …
-    const nodeRows = result.stdout.split("\n").filter((line) => /^node\d+\s/.test(line));
+    // The lab's status table (public IP second; kubectl's rows below have STATUS or POD-CIDR there).
+    const nodeRows = result.stdout.split("\n").filter((line) => /^node\d+\s+198\.18\./.test(line));
     assert.deepEqual(
       nodeRows.map((row) => row.split(/\s+/).slice(0, 6).join(" ")),
       [1, 2, 3].map((i) => `node${i} 198.18.0.${i} 10.244.${i - 1}.1/24 vxlan 2/2 yes`),
