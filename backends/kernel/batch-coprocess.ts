@@ -1,18 +1,23 @@
 // One long-lived `ip -force -batch -` (or `bridge -force -batch -`) per namespace, supervised:
-// started on the first request, replaced after it dies, fed one request at a time (a FIFO queue:
-// line numbers only make sense for one writer). Never one process per route.
+// started on the first request, replaced after it dies and after a bounded number of lines or above
+// a memory bound (batch-lifetime.ts: iproute2 keeps 4 KiB per modifying command for its lifetime),
+// fed one request at a time (a FIFO queue: line numbers only make sense for one writer). Never one
+// process per route.
 //
 // Guarantees (the protocol is in batch-process.ts): no line is ever applied twice and none is
 // silently lost. When the process dies mid-request, the lines it proved are answered, the lines
 // it may or may not have run (at most one checkpoint window) are "outcome-unknown" and never
 // re-sent, and the lines it never ran are re-sent on a fresh process. Two fruitless starts in a
-// row (binary missing, namespace gone) fail the remaining lines as "not-run" instead.
-import { setTimeout as sleep } from "node:timers/promises";
+// row (binary missing, namespace gone) fail the remaining lines as "not-run" instead. A process
+// reaching its bound is retired only at a proven checkpoint: a request longer than the bound is
+// sent in slices, each ending with a checkpoint, and the lines after a slice go to a new process.
 import { FlannelError } from "../errors.ts";
-import { KernelBatchError, type KernelBatchResult } from "./batch-error.ts";
-import { isDeleteLine, type BatchLine, type BatchTool } from "./batch-line.ts";
+import { batchLifetime, endProcess, retireReason, type BatchLifetime, type BatchLifetimeOptions, type RetireReason } from "./batch-lifetime.ts";
+import type { KernelBatchResult } from "./batch-error.ts";
+import type { BatchLine, BatchTool } from "./batch-line.ts";
 import { Coprocess, spawnCoprocess, type AttemptResult, type CoprocessSpawner, type LineOutcome } from "./batch-process.ts";
-import { isAbsentMessage, isExistsMessage, isStaleDeviceMessage } from "./kernel-messages.ts";
+import { batchResult } from "./batch-result.ts";
+import { isStaleDeviceMessage } from "./kernel-messages.ts";
 import { RequestQueue } from "./request-queue.ts";
 
 export type CoprocessEvent =
@@ -23,13 +28,18 @@ export type CoprocessEvent =
       readonly pid: number | undefined;
       readonly code: number | null;
       readonly signal: string | null;
-      /** True when a request was in flight: its doubtful lines are reported, the rest re-sent. */
+      /**
+       * True when the process died while a request was in flight: its doubtful lines are
+       * reported, the rest re-sent. False for a process retired on purpose.
+       */
       readonly duringRequest: boolean;
+      /** Why the supervisor ended the process itself; undefined when it died on its own (or was killed). */
+      readonly retired: RetireReason | undefined;
       /** Whatever the tool printed last without a line number (its dying words), if anything. */
       readonly message: string;
     };
 
-export interface KernelBatchOptions {
+export interface KernelBatchOptions extends BatchLifetimeOptions {
   readonly spawner?: CoprocessSpawner;
   /** Lines between checkpoints: at most this many lines are in doubt if the process is killed. */
   readonly checkpointInterval?: number;
@@ -75,8 +85,16 @@ class BatchCoprocess<T extends BatchTool> implements KernelBatch<T> {
   readonly #checkpointInterval: number;
   readonly #closeGraceMs: number;
   readonly #observer: ((event: CoprocessEvent) => void) | undefined;
+  readonly #lifetime: BatchLifetime;
   readonly #queue = new RequestQueue();
+  /** Processes being ended (stdin closed, not yet reaped): close() waits for them too. */
+  readonly #ending = new Set<Promise<void>>();
   #current: Coprocess | undefined;
+  /**
+   * The process that takes over when the current one reaches its bound, started while the current
+   * one runs its last lines: `ip` takes ~14 ms to start on a busy 2-core node, kept off the path.
+   */
+  #successor: Coprocess | undefined;
   #inFlight = false;
   #closing = false;
   #disposed = false;
@@ -88,6 +106,7 @@ class BatchCoprocess<T extends BatchTool> implements KernelBatch<T> {
     this.#checkpointInterval = Math.max(1, Math.floor(options.checkpointInterval ?? 32));
     this.#closeGraceMs = options.closeGraceMs ?? 2000;
     this.#observer = options.observer;
+    this.#lifetime = batchLifetime(options);
   }
 
   get pid(): number | undefined {
@@ -110,7 +129,7 @@ class BatchCoprocess<T extends BatchTool> implements KernelBatch<T> {
       const result = await this.#run(lines, signal);
       this.#inFlight = false;
       // A stale name → index entry fails every later line naming that device: start afresh.
-      if (result.errors.some((error) => error.failure === "rejected" && isStaleDeviceMessage(error.kernelMessage))) await this.#stop();
+      if (result.errors.some((error) => error.failure === "rejected" && isStaleDeviceMessage(error.kernelMessage))) await this.#stop("stale-device");
       return result;
     } finally {
       this.#inFlight = false;
@@ -126,6 +145,11 @@ class BatchCoprocess<T extends BatchTool> implements KernelBatch<T> {
       signal?.throwIfAborted();
       if (this.#disposed) throw closedError(this.tool);
       const process = this.#process();
+      // No more lines than the process has left to live: the slice ends with a checkpoint, so
+      // the process is retired with every line it was sent proven run.
+      const slice = remaining.slice(0, Math.max(1, this.#lifetime.maxCommands - process.commands));
+      const rest = remaining.slice(slice.length);
+      if (process.commands + slice.length >= this.#lifetime.maxCommands) this.#prepareSuccessor();
       // Aborting cannot take back lines already written: the process is killed, so that nothing
       // more of the request runs, and the next request starts a fresh one.
       const onAbort = (): void => process.kill();
@@ -133,7 +157,7 @@ class BatchCoprocess<T extends BatchTool> implements KernelBatch<T> {
       let result: AttemptResult;
       try {
         result = await process.run(
-          remaining.map((index) => lines[index] ?? ""),
+          slice.map((index) => lines[index] ?? ""),
           this.#checkpointInterval,
         );
       } finally {
@@ -141,64 +165,90 @@ class BatchCoprocess<T extends BatchTool> implements KernelBatch<T> {
       }
       signal?.throwIfAborted();
       const notRun: number[] = [];
+      let notRunOutcome: LineOutcome | undefined;
       result.outcomes.forEach((outcome, position) => {
-        const index = remaining[position] ?? -1;
+        const index = slice[position] ?? -1;
         outcomes[index] = outcome;
-        if (outcome.kind === "not-run") notRun.push(index);
+        if (outcome.kind === "not-run") {
+          notRun.push(index);
+          notRunOutcome ??= outcome;
+        }
       });
-      if (!result.died) break;
+      if (!result.died) {
+        const reason = retireReason(process, this.#lifetime);
+        if (reason !== undefined) {
+          void this.#retire(process, reason);
+          // The next process starts now (or was started during this slice), not on the next request.
+          if (!this.#closing) this.#process();
+        }
+        remaining = rest;
+        continue;
+      }
       await process.closed;
       fruitless = result.progressed ? 0 : fruitless + 1;
-      // Lines left as not-run in `outcomes` are the request's answer when we stop here.
-      if (fruitless >= maxFruitlessStarts || this.#disposed) break;
-      remaining = notRun;
-    }
-    return this.#result(lines, outcomes);
-  }
-
-  #result(lines: readonly string[], outcomes: readonly (LineOutcome | undefined)[]): KernelBatchResult {
-    const errors: KernelBatchError[] = [];
-    const alreadyGone: number[] = [];
-    lines.forEach((line, index) => {
-      const outcome = outcomes[index] ?? { kind: "not-run", message: "not sent" };
-      if (outcome.kind === "ran") {
-        const message = outcome.message;
-        if (message === undefined) return;
-        if (isDeleteLine(line) && isAbsentMessage(message)) alreadyGone.push(index);
-        else errors.push(new KernelBatchError(this.tool, line, index, message, isExistsMessage(message) ? "already-exists" : "rejected"));
-      } else {
-        errors.push(new KernelBatchError(this.tool, line, index, outcome.message, outcome.kind === "unknown" ? "outcome-unknown" : "not-run"));
+      if (fruitless >= maxFruitlessStarts || this.#disposed) {
+        // The lines after the slice were never sent: they share the slice's reason.
+        for (const index of rest) outcomes[index] = notRunOutcome;
+        break;
       }
-    });
-    return { errors, alreadyGone };
+      remaining = [...notRun, ...rest];
+    }
+    return batchResult(this.tool, lines, outcomes);
   }
 
   #process(): Coprocess {
     const current = this.#current;
     if (current !== undefined && !current.exited) return current;
-    const process = new Coprocess(this.tool, this.#spawner);
+    const successor = this.#successor;
+    this.#successor = undefined;
+    const process = successor !== undefined && !successor.exited ? successor : this.#spawn();
     this.#current = process;
+    return process;
+  }
+
+  #prepareSuccessor(): void {
+    if (this.#successor === undefined && !this.#closing) this.#successor = this.#spawn();
+  }
+
+  #spawn(): Coprocess {
+    const process = new Coprocess(this.tool, this.#spawner);
     this.#observer?.({ kind: "started", tool: this.tool, pid: process.pid });
     void process.closed.then(() => {
       if (this.#current === process) this.#current = undefined;
+      if (this.#successor === process) this.#successor = undefined;
       this.#observer?.({
         kind: "exited",
         tool: this.tool,
         pid: process.pid,
         code: process.exitCode,
         signal: process.exitSignal,
-        duringRequest: this.#inFlight,
+        duringRequest: this.#inFlight && process.retired === undefined,
+        retired: process.retired,
         message: process.dyingWords,
       });
     });
     return process;
   }
 
+  /**
+   * Detaches a process whose lines are all proven and ends it in the background: the next line
+   * goes to a new process at once, and the old one, with nothing left to run, exits on stdin EOF.
+   */
+  #retire(process: Coprocess, reason: RetireReason): Promise<void> {
+    if (this.#current === process) this.#current = undefined;
+    if (this.#successor === process) this.#successor = undefined;
+    process.retired ??= reason;
+    const ending = endProcess(process, this.#closeGraceMs);
+    this.#ending.add(ending);
+    void ending.finally(() => this.#ending.delete(ending));
+    return ending;
+  }
+
   async recycle(): Promise<void> {
     if (this.#closing) return;
     const release = await this.#queue.acquire();
     try {
-      await this.#stop();
+      await this.#stop("recycle");
     } finally {
       release();
     }
@@ -211,7 +261,8 @@ class BatchCoprocess<T extends BatchTool> implements KernelBatch<T> {
       // A forced disposal refuses every waiter, this one included: it then stops at once.
       const release = await this.#queue.acquire().catch(() => undefined);
       release?.();
-      await this.#stop();
+      await this.#stop("close");
+      await Promise.all(this.#ending);
     })();
     return this.#closePromise;
   }
@@ -221,21 +272,14 @@ class BatchCoprocess<T extends BatchTool> implements KernelBatch<T> {
     this.#disposed = true;
     this.#queue.rejectWaiting(closedError(this.tool));
     this.#current?.kill();
+    this.#successor?.kill();
     await this.close();
   }
 
-  async #stop(): Promise<void> {
-    const process = this.#current;
-    if (process === undefined || process.exited) return;
-    process.child?.stdin.end();
-    const grace = new AbortController();
-    const exitedInTime = await Promise.race([
-      process.closed.then(() => true),
-      sleep(this.#closeGraceMs, false, { signal: grace.signal }).catch(() => false),
-    ]);
-    grace.abort();
-    if (!exitedInTime) process.kill();
-    await process.closed;
+  /** Ends the current process and any successor: the next request starts a fresh process. */
+  async #stop(reason: RetireReason): Promise<void> {
+    const processes = [this.#current, this.#successor].flatMap((process) => (process === undefined || process.exited ? [] : [process]));
+    await Promise.all(processes.map((process) => this.#retire(process, reason)));
   }
 }
 

@@ -1,6 +1,6 @@
 // One OS process of a batch tool (`ip -force -batch -`, `bridge -force -batch -`) and the
 // checkpoint protocol spoken with it. The supervisor (batch-coprocess.ts) replaces a process that
-// died; a process is never restarted itself.
+// died or reached the end of its bounded life (batch-lifetime.ts); a process is never restarted itself.
 //
 // Protocol. Batch tools print nothing for a command that succeeds and, on stderr (unbuffered),
 // `<message>` + `Command failed -:<N>` for one that fails, N being the 1-based input line number
@@ -16,6 +16,7 @@
 // in between are in doubt. A process that ended by itself did so because of the one line it was
 // running: when a window holds a single line, its dying words are that line's answer.
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import type { RetireReason } from "./batch-lifetime.ts";
 import { lineObjectAndVerb, type BatchTool } from "./batch-line.ts";
 
 /** Starts argv with stdin, stdout and stderr as pipes. Tests wrap it to run inside a namespace. */
@@ -86,6 +87,12 @@ export class Coprocess {
   exitCode: number | null = null;
   exitSignal: NodeJS.Signals | null = null;
   startError: Error | undefined;
+  /** Request lines (checkpoints not counted) sent to this process: its memory grows with them. */
+  commands = 0;
+  /** `commands` when VmRSS was last read (batch-lifetime.ts). */
+  commandsAtResidentCheck = 0;
+  /** Set when the supervisor ends the process on purpose; undefined for a death. */
+  retired: RetireReason | undefined;
   #nextLine = 1;
   /** Highest input line number proven to have run. */
   #confirmed = 0;
@@ -172,6 +179,7 @@ export class Coprocess {
 
     const base = this.#nextLine;
     this.#nextLine += slots.length;
+    this.commands += lines.length;
     const failures = new Map<number, string>();
     let settled = false;
     await new Promise<void>((resolve) => {

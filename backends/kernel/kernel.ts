@@ -15,6 +15,11 @@ export interface KernelOptions {
   readonly runner?: CommandRunner;
   /** The spawner (before the prefix); spawnCoprocess by default. */
   readonly spawner?: CoprocessSpawner;
+  /**
+   * Options of both writers, among them the bounds of a writer's life (batch-lifetime.ts): each is
+   * replaced after 2000 lines or above 16 MiB VmRSS by default, since iproute2 never frees the
+   * 4 KiB it keeps per modifying command.
+   */
   readonly batch?: Omit<KernelBatchOptions, "spawner">;
   /** Answer `ip -json`/`bridge -json` reads through coprocesses (default true). */
   readonly readCoprocesses?: boolean;

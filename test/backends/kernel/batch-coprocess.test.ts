@@ -143,7 +143,9 @@ describe("ip batch coprocess", { skip: needsRoot }, () => {
 
   test("killed during a request: no line runs twice, doubt is limited to one checkpoint window, the rest is re-sent", async (t) => {
     const interval = 16;
-    const kernel = node.open({ checkpointInterval: interval });
+    // One process for the whole request, so that the kill cannot land on one being retired at its
+    // bound (batch-lifetime.test.ts kills a writer amid replacements).
+    const kernel = node.open({ checkpointInterval: interval, maxCommandsPerProcess: Infinity });
     try {
       // `add`, not `replace`: a line applied twice would come back as "File exists".
       const lines = hostRoutes(node, 248, 30000, "add");
