@@ -117,21 +117,25 @@ describe("flanneld executable", () => {
     assert.match(errors[0]!.message, /POD_NAME/);
   });
 
-  test("while etcd is unreachable it waits, saying why, on the pinned Node with its memory options; SIGTERM then stops it with exit 0", async () => {
+  test("while etcd is unreachable it waits, saying why, on the pinned Node with its memory options and its bundle; SIGTERM then stops it with exit 0", async () => {
     const daemon = spawnProcess([flanneld, "--etcd-endpoints=http://127.0.0.1:9", "--subnet-file=/nonexistent/subnet.env"], { cwd: "/", env: bareEnv });
     try {
       await waitFor(() => daemon.output().includes("waiting for the network config"), { what: "the waiting log line", timeoutMs: 20_000, process: daemon });
       assert.match(daemon.output(), /127\.0\.0\.1:9/);
-      // The launcher execs the pinned Node with the memory options of scripts/build.ts.
+      // The launcher execs the pinned Node with the memory options of scripts/build.ts, on the
+      // bundle of scripts/build-flanneld.ts, with glibc's mmap threshold unless the caller set one.
       const argv = readFileSync(`/proc/${daemon.pid}/cmdline`, "utf8").split("\0");
-      const [node, semiSpace, noOpt, noMaglev, noSparkplug, entry] = argv;
-      assert.deepEqual([resolve(node!), semiSpace, noOpt, noMaglev, noSparkplug, resolve(entry!)], [
+      const environment = readFileSync(`/proc/${daemon.pid}/environ`, "utf8").split("\0");
+      assert.ok(environment.includes("MALLOC_MMAP_THRESHOLD_=32768"), environment.join(" "));
+      const [node, semiSpace, noOpt, noMaglev, noSparkplug, forSize, entry] = argv;
+      assert.deepEqual([resolve(node!), semiSpace, noOpt, noMaglev, noSparkplug, forSize, resolve(entry!)], [
         join(projectRoot, "node_modules/node/bin/node"),
         "--max-semi-space-size=1",
         "--no-opt",
         "--no-maglev",
         "--no-sparkplug",
-        join(projectRoot, "dist/agent/main.js"),
+        "--optimize-for-size",
+        join(projectRoot, "dist/flanneld/main.js"),
       ]);
       const exit = await daemon.stop("SIGTERM", 10_000);
       assert.equal(exit.code, 0, daemon.output());
@@ -145,7 +149,7 @@ describe("flanneld executable", () => {
     if (!existsSync(oldNode)) return t.skip(`${oldNode} is not installed`);
     const oldVersion = (await run([oldNode, "--version"])).stdout.trim();
     if (Number(/^v(\d+)/.exec(oldVersion)?.[1]) >= 24) return t.skip(`${oldNode} is ${oldVersion}, not older than 24`);
-    const result = await run([oldNode, join(projectRoot, "dist/agent/main.js"), "--version"],
+    const result = await run([oldNode, join(projectRoot, "dist/flanneld/main.js"), "--version"],
       { cwd: "/", env: bareEnv, allowFailure: true });
     assert.notEqual(result.code, 0);
     const output = lines(result.stdout + result.stderr);

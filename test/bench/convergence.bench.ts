@@ -11,37 +11,24 @@
 // the kernel is read through long-lived `ip`/`bridge -batch` processes in the node namespace
 // (batch-shell.ts), so polling costs a netlink request, not a fork. Figures are printed with
 // their targets and written to test/bench/results/convergence.json; nothing is asserted.
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { encodeLeaseAttrs } from "../../agent/subnet/lease-json.ts";
 import { parseIp } from "../../backends/net/ip.ts";
 import { startLab, type Lab } from "../../deploy/lab/lab.ts";
-import { labEtcd } from "../e2e/lab-fixture.ts";
-import { countJsonObjects, openBridgeShell, openIpShell, type BatchShell } from "./batch-shell.ts";
+import { openBridgeShell, openIpShell } from "./batch-shell.ts";
+import { counts, macOf, makePeers, programmed, timeUntilCounts, type Peer } from "./kernel-probe.ts";
+import { openLeaseWriter } from "./lease-writer-client.ts";
+import { nodePid } from "./proc-memory.ts";
 import { cleanup, onCleanup } from "./cleanup.ts";
 import { summarize, writeResults } from "./stats.ts";
 
 const subnetsPrefix = "/coreos.com/network/subnets";
-const device = "flannel.1";
 const publicBase = parseIp("198.19.0.0")!.value;
 
-// ---- peers -------------------------------------------------------------------------------------
-interface Peer {
-  readonly subnetNumber: number;
-  readonly subnet: string; // 10.a.b.0/24
-  readonly gateway: string; // 10.a.b.0 (the peer's VTEP address, Flannel's neighbour/gateway)
-  readonly probe: string; // 10.a.b.1 (for `route get`)
-  readonly publicIP: string;
-  readonly key: string;
-}
-
-function macOf(peer: Peer, generation: number): string {
-  const hex = (n: number): string => n.toString(16).padStart(2, "0");
-  return `02:fb:00:${hex(generation)}:${hex(peer.subnetNumber >> 8)}:${hex(peer.subnetNumber & 0xff)}`;
-}
+// ---- peers (kernel-probe.ts), their keys and lease values ---------------------------------------
+const leaseKey = (peer: Peer): string => `${subnetsPrefix}/${peer.subnet.replace("/", "-")}`;
 
 function leaseValue(peer: Peer, generation: number): string {
   return encodeLeaseAttrs({
@@ -51,147 +38,7 @@ function leaseValue(peer: Peer, generation: number): string {
   });
 }
 
-/** Peers 10.a.b.0/24 for a.b = 0.1, 0.2, …, skipping the node's own subnet. */
-function makePeers(count: number, ownSubnet: string): Peer[] {
-  const peers: Peer[] = [];
-  for (let n = 1; peers.length < count; n++) {
-    const prefix = `10.${n >> 8}.${n & 0xff}`;
-    if (ownSubnet.startsWith(`${prefix}.`)) continue;
-    peers.push({
-      subnetNumber: n,
-      subnet: `${prefix}.0/24`,
-      gateway: `${prefix}.0`,
-      probe: `${prefix}.1`,
-      publicIP: `198.19.${n >> 8}.${n & 0xff}`,
-      key: `${subnetsPrefix}/${prefix}.0-24`,
-    });
-  }
-  return peers;
-}
-
-// ---- the lease writer (a child in the fabric namespace) --------------------------------------
-interface Writer {
-  put(entries: ReadonlyArray<readonly [string, string]>): Promise<number>;
-  del(keys: readonly string[]): Promise<number>;
-  close(): Promise<void>;
-}
-
-async function openWriter(lab: Lab): Promise<Writer> {
-  const script = new URL("./lease-writer.ts", import.meta.url).pathname;
-  const child = spawn("ip", ["netns", "exec", lab.fabricNs, process.execPath, script, labEtcd(lab).endpoint], { stdio: ["pipe", "pipe", "inherit"] });
-  const pending = new Map<number, { resolve: (ms: number) => void; reject: (error: Error) => void }>();
-  let nextId = 1;
-  let ready: () => void = () => {};
-  const readyPromise = new Promise<void>((resolve) => (ready = resolve));
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  createInterface({ input: child.stdout }).on("line", (line) => {
-    const reply = JSON.parse(line) as { id: number; ms?: number; error?: string; ready?: boolean };
-    if (reply.ready === true) return ready();
-    const waiter = pending.get(reply.id);
-    pending.delete(reply.id);
-    if (reply.error !== undefined) waiter?.reject(new Error(reply.error));
-    else waiter?.resolve(reply.ms ?? Number.NaN);
-  });
-  void exited.then(() => {
-    for (const waiter of pending.values()) waiter.reject(new Error("lease-writer exited"));
-    pending.clear();
-  });
-  await Promise.race([readyPromise, exited.then(() => Promise.reject(new Error("lease-writer exited before it was ready")))]);
-  const request = (body: Record<string, unknown>): Promise<number> =>
-    new Promise((resolve, reject) => {
-      const id = nextId++;
-      pending.set(id, { resolve, reject });
-      child.stdin.write(`${JSON.stringify({ id, ...body })}\n`);
-    });
-  return {
-    put: (entries) => request({ put: entries }),
-    del: (keys) => request({ del: keys }),
-    async close() {
-      child.stdin.end();
-      const timer = setTimeout(() => child.pid !== undefined && process.kill(child.pid, "SIGKILL"), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
-
-// ---- reading the node's kernel -----------------------------------------------------------------
-interface Counts {
-  routes: number;
-  neighbours: number;
-  fdb: number;
-}
-
-async function counts(ip: BatchShell, bridge: BatchShell): Promise<Counts> {
-  const [[routes, neighbours], [fdb]] = await Promise.all([
-    ip.ask([`route show dev ${device}`, `neigh show dev ${device}`]),
-    bridge.ask([`fdb show dev ${device}`]),
-  ]);
-  return { routes: countJsonObjects(routes, "dst"), neighbours: countJsonObjects(neighbours, "dst"), fdb: countJsonObjects(fdb, "mac") };
-}
-
-interface Convergence {
-  /** From the write request to the last of the three kinds reaching the target, ms. */
-  readonly convergedMs: number;
-  readonly routesMs: number;
-  readonly neighboursMs: number;
-  readonly fdbMs: number;
-  readonly writeAckMs: number;
-  readonly polls: number;
-  readonly final: Counts;
-}
-
-/** Starts `write`, then polls the counts (every ~10 ms) until all three equal `target`. */
-async function timeUntilCounts(ip: BatchShell, bridge: BatchShell, target: number, write: () => Promise<number>, timeoutMs: number): Promise<Convergence> {
-  const start = performance.now();
-  let writeAckMs = Number.NaN;
-  const writing = write().then(() => {
-    writeAckMs = performance.now() - start;
-  });
-  writing.catch(() => {}); // awaited below; this only keeps an early failure from counting as unhandled
-  const reached: { routes?: number; neighbours?: number; fdb?: number } = {};
-  let polls = 0;
-  let last: Counts = { routes: -1, neighbours: -1, fdb: -1 };
-  for (;;) {
-    last = await counts(ip, bridge);
-    polls++;
-    const now = performance.now() - start;
-    for (const kind of ["routes", "neighbours", "fdb"] as const) if (last[kind] === target) reached[kind] ??= now;
-    if (reached.routes !== undefined && reached.neighbours !== undefined && reached.fdb !== undefined) break;
-    if (now > timeoutMs) break;
-    await sleep(10);
-  }
-  await writing;
-  const convergedMs = Math.max(reached.routes ?? Number.NaN, reached.neighbours ?? Number.NaN, reached.fdb ?? Number.NaN);
-  return { convergedMs, routesMs: reached.routes ?? Number.NaN, neighboursMs: reached.neighbours ?? Number.NaN, fdbMs: reached.fdb ?? Number.NaN, writeAckMs, polls, final: last };
-}
-
-/** True once `peer` has its neighbour (with `mac`), its FDB entry (mac → publicIP) and its route. */
-async function programmed(ip: BatchShell, bridge: BatchShell, peer: Peer, mac: string): Promise<boolean> {
-  const [ipLines, fdbLines] = await Promise.all([
-    ip.ask([`neigh get ${peer.gateway} dev ${device}`, `route get ${peer.probe}`]),
-    bridge.ask([`fdb get ${mac} dev ${device} self`]),
-  ]);
-  // iproute2 6.1 prints `neigh get` as text even under -json: "10.a.b.0 dev flannel.1 lladdr MAC PERMANENT"
-  const neighbour = ipLines.some((line) => line.startsWith(`${peer.gateway} `) && line.includes(`lladdr ${mac}`));
-  const route = ipLines.some((line) => line.includes(`"gateway":"${peer.gateway}"`) && line.includes(`"dev":"${device}"`));
-  const fdb = fdbLines.some((line) => line.includes(`"dst":"${peer.publicIP}"`));
-  return neighbour && route && fdb;
-}
-
-// ---- memory --------------------------------------------------------------------------------------
-/** The node process behind the agent's PID (dist/bin/flanneld is `ip netns exec` → sh → exec node). */
-function nodePid(pid: number): number {
-  for (let current = pid, depth = 0; depth < 4; depth++) {
-    const comm = readFileSync(`/proc/${current}/comm`, "utf8").trim();
-    if (comm === "node" || comm.startsWith("MainThread")) return current;
-    const children = readFileSync(`/proc/${current}/task/${current}/children`, "utf8").trim().split(/\s+/).filter((word) => word !== "");
-    if (children.length !== 1) break;
-    current = Number(children[0]);
-  }
-  throw new Error(`cannot find the node process of flanneld (pid ${pid})`);
-}
-
+// ---- memory (the node process: proc-memory.ts) ----------------------------------------------------
 // The verdicts use the RSS one second after convergence; a second reading after a longer quiet
 // shows what V8 gives back once the burst's garbage is collected (its memory reducer runs after
 // several seconds of low allocation), which is what a node carries in its steady state.
@@ -226,7 +73,7 @@ try {
   out(`lab ${lab.name}: node subnet ${ownSubnet}, flanneld node pid ${agentPid}, RSS idle ${memoryMiB(agentPid).rssMiB} MiB`);
   const idleMemory = memoryMiB(agentPid);
 
-  const writer = await openWriter(lab);
+  const writer = await openLeaseWriter(lab);
   onCleanup(() => writer.close());
   const ip = openIpShell(node.ns);
   const bridge = openBridgeShell(node.ns);
@@ -234,7 +81,7 @@ try {
   out(`kernel before: ${JSON.stringify(await counts(ip, bridge))}`);
 
   const peers = makePeers(6000, ownSubnet);
-  const entries = (list: readonly Peer[], generation: number): Array<[string, string]> => list.map((peer) => [peer.key, leaseValue(peer, generation)]);
+  const entries = (list: readonly Peer[], generation: number): Array<[string, string]> => list.map((peer) => [leaseKey(peer), leaseValue(peer, generation)]);
 
   // (a) 1000 at once
   const first = peers.slice(0, 1000);
@@ -263,7 +110,7 @@ try {
     generation.set(peer.subnetNumber, gen);
     const mac = macOf(peer, gen);
     const start = performance.now();
-    const putting = writer.put([[peer.key, leaseValue(peer, gen)]]).then(() => void putAckMs.push(performance.now() - start));
+    const putting = writer.put([[leaseKey(peer), leaseValue(peer, gen)]]).then(() => void putAckMs.push(performance.now() - start));
     putting.catch(() => {}); // awaited below
     let done = false;
     while (performance.now() - start < 5000) {
@@ -291,7 +138,7 @@ try {
 
   // (d) remove every peer, then 5000 at once
   const present = peers.slice(0, 1100);
-  const removal = await timeUntilCounts(ip, bridge, 0, () => writer.del(present.map((peer) => peer.key)), 30_000);
+  const removal = await timeUntilCounts(ip, bridge, 0, () => writer.del(present.map(leaseKey)), 30_000);
   out(`    1100 peers deleted at once: kernel empty after ${removal.convergedMs.toFixed(0)} ms (no target)`);
   const five = peers.slice(0, 5000);
   const d = await timeUntilCounts(ip, bridge, 5000, () => writer.put(entries(five, 7)), 60_000);
