@@ -18,7 +18,7 @@ import { readPreviousSubnetEnv, writeSubnetEnv } from "./config/subnet-env.ts";
 import { startHealthServer } from "./ops/health.ts";
 import type { Log } from "./ops/log.ts";
 import { createReadinessTracker } from "./ops/readiness.ts";
-import { peersForBackend } from "./peers.ts";
+import { peerChangesForBackend, peersForBackend } from "./peers.ts";
 import { startReconcileLoop } from "./reconcile-loop.ts";
 import { leaseAttrs, localNode, ownSubnets, ruleFamilies, subnetEnvContent } from "./startup.ts";
 import { createLeaseSet } from "./subnet/lease-set.ts";
@@ -136,17 +136,21 @@ export async function runDaemon(
   // Kube: NetworkUnavailable=False. Failures are the manager's to log; it never blocks the start.
   const markingReady = manager.markNetworkReady(signal).catch((error: unknown) => log.warn("could not mark the node's network ready", { error: String(error) }));
 
-  // Peers → data plane, level-triggered: every event batch and every resync reconciles the whole set.
+  // Peers → data plane. Each lease event writes only its peer's entries (backend.apply); the full
+  // reconcile (level-triggered: the whole set against what the kernel holds) runs at start, on
+  // every snapshot, after a failed or undecidable apply, and — cheaply while nothing changed —
+  // on every resync tick.
   const leaseSet = createLeaseSet(own, { onUnknownRemoval: (removed) => log.warn("removal of a lease that was never seen", { subnet: removed.subnet === undefined ? "" : formatCidr(removed.subnet) }) });
   const warned = new Set<string>();
   const loop = startReconcileLoop(
     {
-      reconcile: (runSignal) => backend.reconcile(peersForBackend(leaseSet.peers(), conf.backendType, log, warned), runSignal),
+      reconcile: (runSignal, depth) => backend.reconcile(peersForBackend(leaseSet.peers(), conf.backendType, log, warned), runSignal, depth),
+      apply: (changes, runSignal) => backend.apply(changes, runSignal),
       // One period for every repair loop: Flannel's --iptables-resync (host-gw alone uses 10 s there).
       resyncMs: options.iptablesResync * 1000,
       log: backendLog,
-      onReport: (report) => {
-        if (report.added + report.removed + report.repaired > 0) {
+      onReport: (report, kind) => {
+        if (kind !== "apply" && report.added + report.removed + report.repaired > 0) {
           backendLog.info("data plane reconciled", { added: report.added, removed: report.removed, repaired: report.repaired, peers: leaseSet.peers().length });
         }
         for (const error of report.errors) backendLog.error("data plane entry failed", { error: error.message });
@@ -159,13 +163,16 @@ export async function runDaemon(
 
   const watching = (async () => {
     for await (const batch of manager.watchLeases(signal)) {
-      for (const change of leaseSet.apply(batch)) {
+      const changes = leaseSet.apply(batch);
+      for (const change of changes) {
         log.info(change.kind === "added" ? "peer added" : "peer removed", {
           peer: change.lease.subnet === undefined ? "" : formatCidr(change.lease.subnet),
           publicIP: formatIp(change.lease.attrs.publicIP),
         });
       }
-      loop.trigger();
+      // A snapshot (the first list, a re-list) is the store's whole truth: reconcile against it.
+      if (batch.some((event) => event.kind === "snapshot")) loop.trigger();
+      else loop.submit(peerChangesForBackend(changes, conf.backendType, log, warned));
     }
   })();
 

@@ -1,10 +1,11 @@
 // From leases to the data plane's peers. The one place where agent/ types meet backends/ types:
 // backends never see a Lease, only a Peer. Leases of another backend type are left out with a
 // warning, as Flannel's vxlan and host-gw backends do (F:pkg/backend/vxlan/vxlan_network.go).
-import type { Peer } from "../backends/backend.ts";
+import type { Peer, PeerChange } from "../backends/backend.ts";
 import { formatCidr } from "../backends/net/ip.ts";
 import { weakMemo } from "../backends/reconcile/weak-memo.ts";
 import type { Log } from "./ops/log.ts";
+import type { LeaseChange } from "./subnet/lease-set.ts";
 import type { Lease } from "./subnet/manager.ts";
 
 /** The Peer of a lease; built once per lease object (see weak-memo.ts). */
@@ -23,6 +24,29 @@ function buildPeer(lease: Lease): Peer {
   };
 }
 
+function warnForeign(lease: Lease, backendType: string, log: Log, warned: Set<string>): void {
+  const subnet = lease.subnet === undefined ? "" : formatCidr(lease.subnet);
+  const key = `${subnet}|${lease.attrs.backendType}`;
+  if (!warned.has(key)) {
+    warned.add(key);
+    log.warn("ignoring a lease of another backend type", { subnet, backend: lease.attrs.backendType, expected: backendType });
+  }
+}
+
+/**
+ * Lease changes as a backend of `backendType` applies them. A lease that now names another
+ * backend type is a removal here: whatever its previous attributes got must go.
+ */
+export function peerChangesForBackend(changes: readonly LeaseChange[], backendType: string, log: Log, warned: Set<string>): PeerChange[] {
+  return changes.map((change): PeerChange => {
+    const peer = peerFromLease(change.lease);
+    if (change.kind === "removed") return { kind: "removed", peer };
+    if (change.lease.attrs.backendType === backendType) return { kind: "added", peer };
+    warnForeign(change.lease, backendType, log, warned);
+    return { kind: "removed", peer };
+  });
+}
+
 /**
  * The peers a backend of `backendType` should program. `warned` remembers which leases were
  * already reported, so a foreign lease costs one warning, not one per reconcile.
@@ -34,12 +58,7 @@ export function peersForBackend(leases: readonly Lease[], backendType: string, l
       peers.push(peerFromLease(lease));
       continue;
     }
-    const subnet = lease.subnet === undefined ? "" : formatCidr(lease.subnet);
-    const key = `${subnet}|${lease.attrs.backendType}`;
-    if (!warned.has(key)) {
-      warned.add(key);
-      log.warn("ignoring a lease of another backend type", { subnet, backend: lease.attrs.backendType, expected: backendType });
-    }
+    warnForeign(lease, backendType, log, warned);
   }
   return peers;
 }

@@ -1,22 +1,30 @@
-// Runs a backend's reconcile level-triggered: after every batch of lease events (trigger) and
-// on a resync timer, one run at a time, with triggers that arrive during a run coalesced into a
-// single follow-up run. Each run gets the whole current peer set, so a missed or repeated
-// trigger can never leave the kernel wrong for long.
-import type { ReconcileReport } from "../backends/backend.ts";
+// Drives the data plane, edge- and level-triggered, one piece of work at a time:
+//  - submit(changes): lease changes, applied incrementally (only those peers' entries), in the
+//    order they were submitted; changes submitted during a run are applied together after it;
+//  - trigger(): a full reconcile of the whole current peer set (start-up, a new snapshot, and
+//    whenever an apply reports it could not decide alone or failed);
+//  - the resync timer: a "resync" reconcile (cheap while nothing changed, see ReconcileDepth).
+// Pending changes go before a pending reconcile; a full request outranks a resync. A missed or
+// repeated trigger can never leave the kernel wrong for longer than a few resync periods.
+import type { ApplyReport, PeerChange, ReconcileDepth, ReconcileReport } from "../backends/backend.ts";
 import type { Log } from "./ops/log.ts";
 
 export interface ReconcileLoopOptions {
   /** One reconcile of the current desired state. */
-  readonly reconcile: (signal: AbortSignal) => Promise<ReconcileReport>;
+  readonly reconcile: (signal: AbortSignal, depth: ReconcileDepth) => Promise<ReconcileReport>;
+  /** Applies lease changes incrementally; without it every submit() runs a full reconcile. */
+  readonly apply?: (changes: readonly PeerChange[], signal: AbortSignal) => Promise<ApplyReport>;
   readonly resyncMs: number;
   readonly log: Log;
   /** Called after every run that completed (with or without entry errors). */
-  readonly onReport?: (report: ReconcileReport) => void;
+  readonly onReport?: (report: ReconcileReport, kind: "apply" | ReconcileDepth) => void;
 }
 
 export interface ReconcileLoop {
-  /** Asks for a run as soon as possible (coalesced with any pending one). */
+  /** Asks for a full reconcile as soon as possible (coalesced with any pending one). */
   trigger(): void;
+  /** Queues lease changes to apply incrementally, after those queued before. */
+  submit(changes: readonly PeerChange[]): void;
   /** Settles after the first run that reported no errors. */
   readonly firstSuccess: Promise<void>;
   /** Stops the timer and waits for a run in progress. Idempotent. */
@@ -26,40 +34,77 @@ export interface ReconcileLoop {
 export function startReconcileLoop(options: ReconcileLoopOptions, outerSignal: AbortSignal): ReconcileLoop {
   const stopping = new AbortController();
   const signal = AbortSignal.any([outerSignal, stopping.signal]);
-  let pending = false;
+  let pending: ReconcileDepth | undefined;
+  let changes: PeerChange[] = [];
   let running: Promise<void> | undefined;
   let succeeded: () => void = () => {};
   const firstSuccess = new Promise<void>((resolve) => (succeeded = resolve));
 
-  async function drain(): Promise<void> {
-    while (pending && !signal.aborted) {
-      pending = false;
+  function request(depth: ReconcileDepth): void {
+    if (pending !== "full") pending = depth;
+  }
+
+  async function runOnce(): Promise<void> {
+    if (changes.length > 0 && options.apply !== undefined) {
+      const batch = changes;
+      changes = [];
       try {
-        const report = await options.reconcile(signal);
-        options.onReport?.(report);
-        if (report.errors.length === 0) succeeded();
+        const report = await options.apply(batch, signal);
+        options.onReport?.(report, "apply");
+        if (report.needsReconcile) request("full");
+        else if (report.errors.length === 0) succeeded();
       } catch (error) {
         if (signal.aborted) return;
-        options.log.error("reconcile failed; will retry at the next trigger or resync", {
-          error: error instanceof Error ? error.message : String(error),
-        });
+        options.log.error("applying lease changes failed; reconciling everything", { error: error instanceof Error ? error.message : String(error) });
+        request("full");
       }
+      return;
+    }
+    changes = [];
+    const depth = pending ?? "full";
+    pending = undefined;
+    try {
+      const report = await options.reconcile(signal, depth);
+      options.onReport?.(report, depth);
+      if (report.errors.length === 0) succeeded();
+      // A failed write gets the full treatment at once (a skipped lease would only fail again).
+      else if (depth === "resync" && report.errors.some((error) => error.code !== "lease-invalid")) request("full");
+    } catch (error) {
+      if (signal.aborted) return;
+      options.log.error("reconcile failed; will retry at the next trigger or resync", {
+        error: error instanceof Error ? error.message : String(error),
+      });
     }
   }
 
-  function trigger(): void {
+  async function drain(): Promise<void> {
+    while ((pending !== undefined || changes.length > 0) && !signal.aborted) await runOnce();
+  }
+
+  function kick(): void {
     if (signal.aborted) return;
-    pending = true;
     running ??= drain().finally(() => {
       running = undefined;
-      if (pending) trigger();
+      if (pending !== undefined || changes.length > 0) kick();
     });
   }
 
-  const timer = setInterval(trigger, options.resyncMs);
+  const timer = setInterval(() => {
+    request("resync");
+    kick();
+  }, options.resyncMs);
   signal.addEventListener("abort", () => clearInterval(timer), { once: true });
   return {
-    trigger,
+    trigger() {
+      request("full");
+      kick();
+    },
+    submit(submitted) {
+      if (submitted.length === 0) return;
+      if (options.apply === undefined) request("full");
+      else for (const change of submitted) changes.push(change);
+      kick();
+    },
     firstSuccess,
     async stop() {
       stopping.abort();

@@ -74,14 +74,44 @@ export interface ReconcileReport {
   readonly errors: readonly FlannelError[];
 }
 
+/** One peer's lease event, as the data plane sees it: what to write or delete now. */
+export type PeerChange =
+  | { readonly kind: "added"; readonly peer: Peer }
+  | { readonly kind: "removed"; readonly peer: Peer };
+
+export interface ApplyReport extends ReconcileReport {
+  /**
+   * True when the incremental path could not decide alone (a write failed, a peer clashes with
+   * another, DirectRouting needs the routing table): the caller must run a full reconcile soon.
+   */
+  readonly needsReconcile: boolean;
+}
+
+/**
+ * How much a reconcile may trust from its previous runs. Both read every kind of entry flannel
+ * owns; "resync" (the timer's) skips parsing and diffing a dump whose text is the one it last
+ * found clean against the same peers, "full" (start-up, after a failure) re-checks everything.
+ */
+export type ReconcileDepth = "full" | "resync";
+
 export interface Backend {
   readonly type: BackendType;
   /** Creates (or adopts) devices before the lease exists: the lease needs e.g. the VTEP MAC. */
   prepare(local: LocalNode, signal: AbortSignal): Promise<PreparedBackend>;
   /** After the lease: addresses on the devices (vxlan: <subnet>/32). Idempotent. */
   configure(own: OwnSubnets, signal: AbortSignal): Promise<void>;
-  /** Makes the kernel match `peers`. Idempotent; safe to call on a timer. */
-  reconcile(peers: readonly Peer[], signal: AbortSignal): Promise<ReconcileReport>;
+  /**
+   * Makes the kernel match `peers`, reading only flannel's own objects (its devices' neighbours
+   * and FDB entries, routes through its devices). Idempotent; safe to call on a timer (depth
+   * "resync", see ReconcileDepth; default "full").
+   */
+  reconcile(peers: readonly Peer[], signal: AbortSignal, depth?: ReconcileDepth): Promise<ReconcileReport>;
+  /**
+   * Edge-triggered: writes (or deletes) only the entries of the changed peers, in order, without
+   * reading the kernel. A changed lease arrives as "added" with the new attributes (the entries
+   * it replaces are found by subnet). Serialised with reconcile().
+   */
+  apply(changes: readonly PeerChange[], signal: AbortSignal): Promise<ApplyReport>;
   /** Stops loops and releases resources; leaves the data plane in place (pods keep working). Idempotent. */
   close(): Promise<void>;
 }

@@ -6,16 +6,23 @@
 // table against the peers: missing routes are added, a route to a peer subnet with another
 // gateway or device is replaced in place (Flannel deletes and re-adds it: "Replacing existing
 // route"), and routes on the external link into the cluster network that no peer wants are
-// deleted — all in one `ip` batch, deletions first.
-import type { Backend, BackendLog, LocalNode, OwnSubnets, Peer, PreparedBackend, ReconcileReport } from "../backend.ts";
+// deleted — all in one `ip` batch, deletions first. Only the external link's routes are read
+// (`dev <ext>`), with the read runner's device names refreshed when the link's index changed.
+// Lease events go through apply(): one replace or delete line per changed peer, no read.
+import type { ApplyReport, Backend, BackendLog, LocalNode, OwnSubnets, Peer, PeerChange, PreparedBackend, ReconcileReport } from "../backend.ts";
 import { FlannelError } from "../errors.ts";
 import type { Kernel } from "../kernel/kernel.ts";
-import { listRoutes } from "../kernel/route.ts";
+import { readLink } from "../kernel/link.ts";
+import { refreshDeviceNames } from "../kernel/read-runner.ts";
+import type { DumpMemo } from "../kernel/json-output.ts";
+import { listRoutes, type KernelRoute } from "../kernel/route.ts";
 import { formatIp, sameIp, type Cidr, type IpAddress, type IpFamily } from "../net/ip.ts";
+import { applyPeerChanges } from "../reconcile/apply-changes.ts";
+import { ProgrammedPeers, routeSlot } from "../reconcile/programmed.ts";
 import { oneAtATime } from "../reconcile/one-at-a-time.ts";
 import { isPeerRouteOn, routeEntryKind } from "../reconcile/routes.ts";
-import { applySteps, newTally, planEntries, tallyReport, type Step } from "../reconcile/steps.ts";
-import { hostGwDesiredState } from "./desired.ts";
+import { applySteps, newTally, planEntries, tallyReport, type Step, type Tally } from "../reconcile/steps.ts";
+import { hostGwDesiredState, type HostGwDesiredState } from "./desired.ts";
 
 export interface HostGwBackendDeps {
   readonly kernel: Kernel;
@@ -26,6 +33,16 @@ interface RoutedFamily {
   readonly family: IpFamily;
   readonly network: Cidr;
   ownSubnet: Cidr | undefined;
+  readonly programmed: ProgrammedPeers;
+  /** The last route dump (see DumpMemo), and the last reconcile's inputs and outcome (see below). */
+  readonly memo: DumpMemo<KernelRoute>;
+  last?: { readonly peers: readonly Peer[]; readonly ownSubnet: Cidr | undefined; readonly desired: HostGwDesiredState; routes?: readonly KernelRoute[]; inPlace?: readonly string[] };
+  /** The desired state `programmed` was last reset from, while no apply() changed it since. */
+  programmedFrom?: HostGwDesiredState | undefined;
+}
+
+function samePeers(a: readonly Peer[], b: readonly Peer[]): boolean {
+  return a.length === b.length && a.every((peer, i) => peer === b[i]);
 }
 
 /** Flannel's refusal, word for word: a peer's route via our PublicIP would lead nowhere behind NAT. */
@@ -41,7 +58,8 @@ export function createHostGwBackend(deps: HostGwBackendDeps): Backend {
   const serial = oneAtATime("the host-gw backend");
   let families: RoutedFamily[] | undefined;
   let externalLink = "";
-  let inPlace: ReadonlySet<string> = new Set();
+  let linkIndex = 0;
+  let inPlace = new Set<string>();
 
   function prepared(call: string): RoutedFamily[] {
     if (families === undefined) throw new Error(`host-gw backend: ${call}() called before prepare()`);
@@ -58,10 +76,11 @@ export function createHostGwBackend(deps: HostGwBackendDeps): Backend {
       }
     }
     const chosen: RoutedFamily[] = [];
-    if (local.network !== undefined) chosen.push({ family: 4, network: local.network, ownSubnet: undefined });
-    if (local.networkV6 !== undefined) chosen.push({ family: 6, network: local.networkV6, ownSubnet: undefined });
+    if (local.network !== undefined) chosen.push({ family: 4, network: local.network, ownSubnet: undefined, programmed: new ProgrammedPeers(), memo: {} });
+    if (local.networkV6 !== undefined) chosen.push({ family: 6, network: local.networkV6, ownSubnet: undefined, programmed: new ProgrammedPeers(), memo: {} });
     families = chosen;
     externalLink = local.link.name;
+    linkIndex = local.link.index;
     inPlace = new Set();
     log.info("host-gw backend ready", { interface: externalLink, mtu: local.link.mtu });
     return { mtu: local.link.mtu };
@@ -71,18 +90,58 @@ export function createHostGwBackend(deps: HostGwBackendDeps): Backend {
     signal.throwIfAborted();
     const tally = newTally();
     const steps: { removals: Step<"ip">[]; writes: Step<"ip">[]; inPlace: string[] } = { removals: [], writes: [], inPlace: [] };
+    // A link recreated under the same name: long-lived readers' name caches point at the old one.
+    const index = (await readLink(kernel.runner, externalLink, signal))?.index;
+    if (index !== undefined && index !== linkIndex) {
+      linkIndex = index;
+      await Promise.all([refreshDeviceNames(kernel.runner), kernel.ip.recycle()]);
+    }
     for (const routed of prepared("reconcile")) {
-      const routes = await listRoutes(kernel.runner, routed.family, { signal });
-      const desired = hostGwDesiredState({ family: routed.family, externalLink, ownSubnet: routed.ownSubnet }, peers);
+      const routes = await listRoutes(kernel.runner, routed.family, { device: externalLink, signal, memo: routed.memo });
+      // The same peers (the agent hands the same Peer objects while leases stand) give the same
+      // desired state; with the same dump as well, the last plan — if it found nothing to do — holds.
+      const last = routed.last;
+      const same = last !== undefined && last.ownSubnet === routed.ownSubnet && samePeers(last.peers, peers);
+      const desired = same ? last.desired : hostGwDesiredState({ family: routed.family, externalLink, ownSubnet: routed.ownSubnet }, peers);
       tally.errors.push(...desired.errors);
-      const plan = planEntries(routeEntryKind((route) => isPeerRouteOn(route, externalLink, routed.network)), desired.routes, routes, inPlace);
-      steps.removals.push(...plan.removals);
-      steps.writes.push(...plan.writes);
-      steps.inPlace.push(...plan.inPlace);
+      if (same && last.routes === routes && last.inPlace !== undefined) {
+        steps.inPlace.push(...last.inPlace);
+      } else {
+        const plan = planEntries(routeEntryKind((route) => isPeerRouteOn(route, externalLink, routed.network)), desired.routes, routes, inPlace);
+        steps.removals.push(...plan.removals);
+        steps.writes.push(...plan.writes);
+        steps.inPlace.push(...plan.inPlace);
+        const clean = plan.removals.length === 0 && plan.writes.length === 0;
+        routed.last = { peers, ownSubnet: routed.ownSubnet, desired, ...(clean ? { routes, inPlace: plan.inPlace } : {}) };
+      }
+      if (routed.programmedFrom !== desired) {
+        routed.programmed.resetFrom(desired.routes, () => ({}));
+        routed.programmedFrom = desired;
+      }
     }
     await applySteps(kernel.ip, [...steps.removals, ...steps.writes], tally, signal);
     inPlace = new Set([...steps.inPlace, ...tally.inPlace]);
     return tallyReport(tally);
+  }
+
+  async function apply(changes: readonly PeerChange[], signal: AbortSignal): Promise<ApplyReport> {
+    signal.throwIfAborted();
+    const tally = newTally();
+    for (const routed of prepared("apply")) routed.programmedFrom = undefined;
+    const targets = prepared("apply").map((routed) => ({
+      family: routed.family,
+      programmed: routed.programmed,
+      recordOf: (change: PeerChange, subnet: Cidr, into: Tally) => {
+        const desired = hostGwDesiredState({ family: routed.family, externalLink, ownSubnet: routed.ownSubnet }, [change.peer]);
+        into.errors.push(...desired.errors);
+        const [route] = desired.routes;
+        return route === undefined ? undefined : { subnet, route: routeSlot(route) };
+      },
+    }));
+    // Deletions before writes, as in reconcile.
+    const needsReconcile = await applyPeerChanges(targets, changes, tally, (steps) => applySteps(kernel.ip, [...steps.ipFirst, ...steps.ipLast], tally, signal));
+    for (const key of tally.inPlace) inPlace.add(key);
+    return { ...tallyReport(tally), needsReconcile };
   }
 
   return {
@@ -95,6 +154,7 @@ export function createHostGwBackend(deps: HostGwBackendDeps): Backend {
         for (const routed of prepared("configure")) routed.ownSubnet = routed.family === 4 ? own.subnet : own.subnetV6;
       }),
     reconcile: (peers, signal) => serial.run(() => reconcile(peers, signal)),
+    apply: (changes, signal) => serial.run(() => apply(changes, signal)),
     close: () => serial.close(),
   };
 }

@@ -4,7 +4,8 @@
 import { formatIp, type IpAddress } from "../net/ip.ts";
 import { batchLine, deviceToken, type BridgeLine } from "./batch-line.ts";
 import { KernelCommandError, type CommandRunner } from "./command-runner.ts";
-import { parseRecordArray, recordReader } from "./json-output.ts";
+import { memoParse, parseRecordArray, recordReader, type DumpMemo } from "./json-output.ts";
+import { isNoDeviceMessage } from "./kernel-messages.ts";
 import { parseMac, type MacAddress } from "./mac.ts";
 
 export interface FdbEntry {
@@ -23,19 +24,19 @@ export interface FdbSpec {
 }
 
 /**
- * FDB entries of one device; none when the device is absent. Dumped whole and filtered by the
- * device name the kernel reports, for the reason given in neighbour.ts.
+ * FDB entries of one device; none when the device is absent. Only that device's entries are
+ * dumped (`dev NAME`), for the reason given in neighbour.ts.
  */
-export async function listFdb(runner: CommandRunner, device: string, signal?: AbortSignal): Promise<FdbEntry[]> {
+export async function listFdb(runner: CommandRunner, device: string, signal?: AbortSignal, memo?: DumpMemo<FdbEntry>): Promise<readonly FdbEntry[]> {
   signal?.throwIfAborted();
-  const argv = ["bridge", "-json", "fdb", "show"];
+  const argv = ["bridge", "-json", "fdb", "show", "dev", deviceToken(device)];
   const result = await runner(argv, { signal });
-  if (result.code !== 0) throw new KernelCommandError(argv, result.code, result.stderr);
+  if (result.code !== 0) {
+    if (isNoDeviceMessage(result.stderr)) return [];
+    throw new KernelCommandError(argv, result.code, result.stderr);
+  }
   const reader = recordReader(argv);
-  const name = deviceToken(device);
-  return parseRecordArray(argv, result.stdout)
-    .filter((record) => record.ifname === name)
-    .map((record) => {
+  return memoParse(memo, result.stdout, () => parseRecordArray(argv, result.stdout).map((record) => {
       const text = reader.string(record, "mac");
       const mac = parseMac(text);
       if (mac === undefined) throw reader.fail(`"mac" is not a MAC address: ${text}`);
@@ -45,7 +46,7 @@ export async function listFdb(runner: CommandRunner, device: string, signal?: Ab
         self: reader.stringList(record, "flags").includes("self"),
         permanent: reader.optionalString(record, "state") === "permanent",
       };
-    });
+    }));
 }
 
 /** `fdb replace <mac> dev <dev> dst <ip> self permanent` (for the bridge coprocess). */

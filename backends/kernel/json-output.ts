@@ -87,3 +87,24 @@ export function recordReader(argv: readonly string[]): RecordReader {
     },
   };
 }
+
+/**
+ * The last answer of one dump and what it parsed to. A dump whose text is the same as last time
+ * parses to the same entries: handing back the same array skips the parse, and lets a caller
+ * that already diffed that array skip the diff too (a periodic resync of thousands of entries
+ * then costs a string comparison). Holds one dump's text and entries: bounded by the table.
+ */
+export interface DumpMemo<T> {
+  stdout?: string;
+  entries?: readonly T[];
+}
+
+export function memoParse<T>(memo: DumpMemo<T> | undefined, stdout: string, parse: () => T[]): readonly T[] {
+  if (memo !== undefined && memo.entries !== undefined && memo.stdout === stdout) return memo.entries;
+  const entries = parse();
+  if (memo !== undefined) {
+    memo.stdout = stdout;
+    memo.entries = entries;
+  }
+  return entries;
+}

@@ -5,7 +5,8 @@
 import { formatIp, type IpAddress, type IpFamily } from "../net/ip.ts";
 import { batchLine, deviceToken, type IpLine } from "./batch-line.ts";
 import { KernelCommandError, type CommandRunner } from "./command-runner.ts";
-import { parseRecordArray, recordReader } from "./json-output.ts";
+import { memoParse, parseRecordArray, recordReader, type DumpMemo } from "./json-output.ts";
+import { isNoDeviceMessage } from "./kernel-messages.ts";
 import { parseMac, type MacAddress } from "./mac.ts";
 
 export interface KernelNeighbour {
@@ -24,32 +25,31 @@ export interface NeighbourSpec {
 
 /**
  * Neighbours on a device (both families unless one is given); none when the device is absent.
- * The whole table is dumped and filtered here rather than with `dev NAME`: a long-lived `ip`
- * resolves names through a cache that goes stale when a device is deleted and recreated (see
- * read-runner.ts), while the kernel names each entry's device itself in a dump.
+ * Only that device's entries are dumped (`dev NAME`, filtered by the kernel): a caller reading
+ * through a read runner refreshes its device names when the device was recreated (read-runner.ts).
  */
 export async function listNeighbours(
   runner: CommandRunner,
   device: string,
-  options: { readonly family?: IpFamily; readonly signal?: AbortSignal } = {},
-): Promise<KernelNeighbour[]> {
+  options: { readonly family?: IpFamily; readonly signal?: AbortSignal; readonly memo?: DumpMemo<KernelNeighbour> } = {},
+): Promise<readonly KernelNeighbour[]> {
   options.signal?.throwIfAborted();
   const family = options.family === undefined ? [] : [`-${options.family}`];
-  const argv = ["ip", "-json", ...family, "neigh", "show"];
+  const argv = ["ip", "-json", ...family, "neigh", "show", "dev", deviceToken(device)];
   const result = await runner(argv, { signal: options.signal });
-  if (result.code !== 0) throw new KernelCommandError(argv, result.code, result.stderr);
+  if (result.code !== 0) {
+    if (isNoDeviceMessage(result.stderr)) return [];
+    throw new KernelCommandError(argv, result.code, result.stderr);
+  }
   const reader = recordReader(argv);
-  const name = deviceToken(device);
-  return parseRecordArray(argv, result.stdout)
-    .filter((record) => record.dev === name)
-    .map((record) => {
+  return memoParse(options.memo, result.stdout, () => parseRecordArray(argv, result.stdout).map((record) => {
       const ip = reader.optionalIp(record, "dst");
       if (ip === undefined) throw reader.fail(`a neighbour has no "dst"`);
       const text = reader.optionalString(record, "lladdr");
       const lladdr = text === undefined ? undefined : parseMac(text);
       if (text !== undefined && lladdr === undefined) throw reader.fail(`"lladdr" is not a MAC address: ${text}`);
       return { ip, lladdr, state: reader.stringList(record, "state") };
-    });
+    }));
 }
 
 export function isPermanent(neighbour: KernelNeighbour): boolean {

@@ -4,12 +4,13 @@
 // command; whether a read was answered by a coprocess is invisible to them, and a coprocess that
 // cannot answer falls back to a spawn of the same argv.
 //
-// Only commands that name no device go to a coprocess. iproute2 keeps a per-process cache of
-// device names and indexes; in a long-lived process a name looked up before its device was
-// deleted and recreated still maps to the old index, so `neigh show dev flannel.1` would quietly
-// answer for a device that no longer exists. Dumps are safe: the kernel reports each object's
-// device index, and an index is never handed out again while the machine runs, so the name
-// printed for it is that of the device that has it (callers filter by that name).
+// Device names. iproute2 keeps a per-process cache of device names and indexes; in a long-lived
+// process a name looked up before its device was deleted and recreated still maps to the old
+// index, so `neigh show dev flannel.1` would quietly answer for a device that no longer exists.
+// Reads that name a device therefore go to coprocesses of their own, and refreshDeviceNames()
+// ends those (the next such read starts a fresh process). A caller that names a device in a read
+// must watch the device's index (a link dump: dumps are always fresh, the kernel reports each
+// object's index) and refresh when it changed — the vxlan and host-gw backends do, every run.
 import type { CoprocessSpawner } from "./batch-process.ts";
 import { untilAborted } from "../until-aborted.ts";
 import type { CommandRunner } from "./command-runner.ts";
@@ -17,6 +18,8 @@ import { openReadCoprocess, type ReadCoprocess, type ReadTool } from "./read-cop
 
 export interface ReadRunner {
   readonly runner: CommandRunner;
+  /** Ends the readers that answered reads naming a device; later ones start afresh. */
+  refreshDeviceNames(): Promise<void>;
   /** Ends every read coprocess. Idempotent; later reads are spawned the ordinary way. */
   close(): Promise<void>;
 }
@@ -37,6 +40,8 @@ interface ReadRoute {
   readonly tool: ReadTool;
   readonly options: readonly string[];
   readonly words: readonly string[];
+  /** Whether the words name a device (answered by a reader that refreshDeviceNames() restarts). */
+  readonly namesDevice: boolean;
 }
 
 /** Which reader answers argv, or undefined when argv must be spawned. Pure. */
@@ -52,19 +57,36 @@ export function readRouteOf(argv: readonly string[]): ReadRoute | undefined {
   const [object, verb] = words;
   if (object === undefined || !readObjects[tool].has(object) || verb === undefined || !readVerbs.has(verb)) return undefined;
   if (!words.every((word) => plainWord.test(word))) return undefined;
-  if (words.some((word) => deviceWords.has(word))) return undefined;
-  return { tool, options: [...new Set(options)].sort(), words };
+  return { tool, options: [...new Set(options)].sort(), words, namesDevice: words.some((word) => deviceWords.has(word)) };
+}
+
+/** The ReadRunner behind each runner it made, so that holders of just the runner can refresh it. */
+const refreshers = new WeakMap<CommandRunner, () => Promise<void>>();
+
+/**
+ * Restarts the readers of `runner` that resolve device names (see the header). A runner that is
+ * no read runner spawns every command and has no cache to refresh.
+ */
+export async function refreshDeviceNames(runner: CommandRunner): Promise<void> {
+  await refreshers.get(runner)?.();
 }
 
 export function createReadRunner(fallback: CommandRunner, spawner: CoprocessSpawner): ReadRunner {
   const readers = new Map<string, ReadCoprocess>();
   let closed = false;
 
+  const refresh = async (): Promise<void> => {
+    const stale = [...readers].filter(([key]) => key.startsWith("dev "));
+    for (const [key] of stale) readers.delete(key);
+    // Reads already sent to them still get their answers: close() ends stdin after them.
+    await Promise.all(stale.map(([, reader]) => reader.close()));
+  };
+
   const runner: CommandRunner = async (argv, options = {}) => {
     const route = closed || options.input !== undefined ? undefined : readRouteOf(argv);
     if (route === undefined) return fallback(argv, options);
     options.signal?.throwIfAborted();
-    const key = [route.tool, ...route.options].join(" ");
+    const key = [...(route.namesDevice ? ["dev"] : []), route.tool, ...route.options].join(" ");
     let reader = readers.get(key);
     if (reader === undefined) {
       reader = openReadCoprocess(route.tool, route.options, spawner);
@@ -76,8 +98,10 @@ export function createReadRunner(fallback: CommandRunner, spawner: CoprocessSpaw
     return output ?? fallback(argv, options);
   };
 
+  refreshers.set(runner, refresh);
   return {
     runner,
+    refreshDeviceNames: refresh,
     async close() {
       closed = true;
       await Promise.all([...readers.values()].map((reader) => reader.close()));

@@ -6,7 +6,7 @@
 import { addressBits, formatCidr, formatIp, parseCidr, parseIp, sameIp, type Cidr, type IpAddress, type IpFamily } from "../net/ip.ts";
 import { batchLine, deviceToken, type IpLine } from "./batch-line.ts";
 import { KernelCommandError, type CommandRunner } from "./command-runner.ts";
-import { parseRecordArray, recordReader, type JsonRecord, type RecordReader } from "./json-output.ts";
+import { memoParse, parseRecordArray, recordReader, type DumpMemo, type JsonRecord, type RecordReader } from "./json-output.ts";
 import { isNoDeviceMessage } from "./kernel-messages.ts";
 
 export interface KernelRoute {
@@ -46,12 +46,13 @@ function parseDestination(reader: RecordReader, family: IpFamily, record: JsonRe
   return { family: ip.family, address: ip.value, prefix: addressBits[ip.family] };
 }
 
-function parseRoute(reader: RecordReader, family: IpFamily, record: JsonRecord): KernelRoute {
+function parseRoute(reader: RecordReader, family: IpFamily, record: JsonRecord, device: string | undefined): KernelRoute {
   return {
     dst: parseDestination(reader, family, record),
     type: reader.optionalString(record, "type") ?? "unicast",
     gateway: reader.optionalIp(record, "gateway"),
-    device: reader.optionalString(record, "dev"),
+    // `ip route show dev X` leaves "dev" out of each route: it is X.
+    device: reader.optionalString(record, "dev") ?? device,
     onlink: reader.stringList(record, "flags").includes("onlink"),
     scope: reader.optionalString(record, "scope") ?? "global",
     protocol: String(record.protocol ?? "boot"),
@@ -63,8 +64,8 @@ function parseRoute(reader: RecordReader, family: IpFamily, record: JsonRecord):
 export async function listRoutes(
   runner: CommandRunner,
   family: IpFamily,
-  options: { readonly device?: string; readonly signal?: AbortSignal } = {},
-): Promise<KernelRoute[]> {
+  options: { readonly device?: string; readonly signal?: AbortSignal; readonly memo?: DumpMemo<KernelRoute> } = {},
+): Promise<readonly KernelRoute[]> {
   options.signal?.throwIfAborted();
   const device = options.device === undefined ? [] : ["dev", deviceToken(options.device)];
   const argv = ["ip", "-d", "-json", `-${family}`, "route", "show", "table", "main", ...device];
@@ -74,7 +75,7 @@ export async function listRoutes(
     throw new KernelCommandError(argv, result.code, result.stderr);
   }
   const reader = recordReader(argv);
-  return parseRecordArray(argv, result.stdout).map((record) => parseRoute(reader, family, record));
+  return memoParse(options.memo, result.stdout, () => parseRecordArray(argv, result.stdout).map((record) => parseRoute(reader, family, record, options.device)));
 }
 
 function routeTokens(route: RouteSpec, withOnlink: boolean): string[] {

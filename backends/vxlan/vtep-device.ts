@@ -120,30 +120,36 @@ export async function ensureVtep(kernel: Kernel, spec: VtepSpec, log: BackendLog
   return { link, mac: link.mac, outcome: existing === undefined ? "created" : "recreated" };
 }
 
+/** What restoreVtep found and did. */
+export interface RestoredVtep {
+  /** Whether the device had to be recreated or set up. */
+  readonly repaired: boolean;
+  /** The device's interface index now: a new index means a new device, whoever made it. */
+  readonly index: number;
+}
+
 /**
  * At reconcile: puts the device back as prepared — same MAC, same attributes — when it is gone,
- * replaced by an incompatible one, carries another MAC, or is down. Returns whether it repaired.
+ * replaced by an incompatible one, carries another MAC, or is down.
  */
-export async function restoreVtep(kernel: Kernel, spec: VtepSpec, mac: MacAddress, log: BackendLog, signal?: AbortSignal): Promise<boolean> {
+export async function restoreVtep(kernel: Kernel, spec: VtepSpec, mac: MacAddress, log: BackendLog, signal?: AbortSignal): Promise<RestoredVtep> {
   const link = await readLink(kernel.runner, spec.name, signal);
   if (link === undefined) {
     // Flannel re-creates a deleted device but forgets its peers; the caller replays them.
     log.warn(`vxlan device ${spec.name} is gone; recreating it and replaying every peer`, { device: spec.name });
-    await createVtep(kernel, spec, mac, false, signal);
-    return true;
+    return { repaired: true, index: (await createVtep(kernel, spec, mac, false, signal)).index };
   }
   const reason = vtepIncompatibility(link, spec) ?? (link.mac === mac ? undefined : `MAC ${link.mac ?? "none"} instead of ${mac}`);
   if (reason !== undefined) {
     log.warn(`vxlan device ${spec.name} already exists with incompatible configuration: ${reason}; recreating it`, { device: spec.name });
-    await createVtep(kernel, spec, mac, true, signal);
-    return true;
+    return { repaired: true, index: (await createVtep(kernel, spec, mac, true, signal)).index };
   }
   if (!link.up) {
     log.warn(`vxlan device ${spec.name} was down; setting it up`, { device: spec.name });
     await applyOrThrow(kernel, [linkUpLine(spec.name)], signal);
-    return true;
+    return { repaired: true, index: link.index };
   }
-  return false;
+  return { repaired: false, index: link.index };
 }
 
 export interface VtepAddressPlan {

@@ -1,32 +1,40 @@
 // The vxlan backend (F:pkg/backend/vxlan): one VTEP device per address family, and per peer a
 // neighbour, an FDB entry and an onlink route on it (or a direct route with DirectRouting).
 //
-// Unlike Flannel, which applies lease events one by one and never looks back, reconcile is
-// level-triggered: each run reads what the kernel holds (main-table routes, the VTEP's
-// neighbours, FDB entries and addresses), computes what it should hold, and applies only the
-// difference — so entries deleted by hand come back, stale entries of removed peers or of a
-// previous run go, and a deleted VTEP is recreated with its MAC and every peer replayed.
+// Lease events are applied as Flannel applies them, one peer at a time: apply() writes (or
+// deletes) only the changed peers' entries, from the memory of what each peer was given
+// (reconcile/programmed.ts), without reading the kernel. Reconcile is the level-triggered safety
+// net: it reads what flannel owns (routes on the VTEP and on the external link, the VTEP's
+// neighbours, FDB entries and addresses), computes what the kernel should hold, and applies only
+// the difference — so entries deleted by hand come back, stale entries of removed peers or of a
+// previous run go, and a deleted VTEP is recreated with its MAC and every peer replayed. A
+// "resync" run (the timer's) stays cheap while nothing changed: a dump whose text is the one
+// last diffed clean, against the same peers, is neither parsed nor diffed again.
 //
 // Order of a run, as Flannel orders its own writes: one `ip` batch with the deletions (routes
 // first, then neighbours) and the neighbour writes; one `bridge` batch with the FDB deletions
 // and writes; a last `ip` batch with the route writes, so that the kernel never routes to a
 // gateway it cannot resolve. A peer whose neighbour or FDB entry failed keeps its route back.
-import type { Backend, BackendLog, LocalNode, OwnSubnets, Peer, PreparedBackend, ReconcileReport } from "../backend.ts";
+import type { ApplyReport, Backend, BackendLog, LocalNode, OwnSubnets, Peer, PeerChange, PreparedBackend, ReconcileDepth, ReconcileReport } from "../backend.ts";
 import { FlannelError, isFlannelError } from "../errors.ts";
 import { addressDeleteLine, addressReplaceLine, listAddresses } from "../kernel/address.ts";
-import { listFdb } from "../kernel/fdb.ts";
+import { listFdb, type FdbEntry } from "../kernel/fdb.ts";
+import type { DumpMemo } from "../kernel/json-output.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { linkUpLine, readLink } from "../kernel/link.ts";
 import type { MacAddress } from "../kernel/mac.ts";
-import { listNeighbours } from "../kernel/neighbour.ts";
-import { listRoutes } from "../kernel/route.ts";
+import { listNeighbours, type KernelNeighbour } from "../kernel/neighbour.ts";
+import { refreshDeviceNames } from "../kernel/read-runner.ts";
+import { listRoutes, type KernelRoute } from "../kernel/route.ts";
 import { addressBits, cidrIp, formatIp, type Cidr, type IpAddress, type IpFamily } from "../net/ip.ts";
+import { applyPeerChanges } from "../reconcile/apply-changes.ts";
+import { fdbSlot, neighbourSlot, ProgrammedPeers, routeSlot, type PeerRecord } from "../reconcile/programmed.ts";
 import { oneAtATime } from "../reconcile/one-at-a-time.ts";
 import { routeEntryKind } from "../reconcile/routes.ts";
-import { applySteps, newTally, planEntries, tallyReport, type Step, type Tally } from "../reconcile/steps.ts";
-import { vxlanDesiredState, type DirectLinkOf } from "./desired.ts";
+import { applySteps, newTally, planEntries, tallyReport, type EntryPlan, type Step, type Tally } from "../reconcile/steps.ts";
+import { vxlanDesiredState, type DirectLinkOf, type VxlanDesiredState } from "./desired.ts";
 import { directLinkFromRoutes } from "./direct-routing.ts";
-import { fdbEntryKind, isVxlanRoute, neighbourEntryKind } from "./entries.ts";
+import { fdbEntryKind, isVxlanRoute, neighbourEntryKind, type DeviceFdbEntry, type DeviceNeighbour } from "./entries.ts";
 import { vxlanLeaseData } from "./lease-data.ts";
 import { decodeVxlanOptions, type VxlanOptions } from "./options.ts";
 import { ensureVtep, restoreVtep, vtepAddressPlan, vtepDeviceName, vxlanOverhead, type VtepSpec } from "./vtep-device.ts";
@@ -48,14 +56,47 @@ interface Vtep {
   readonly mac: MacAddress;
   readonly network: Cidr | undefined;
   ownSubnet: Cidr | undefined;
+  /** The device's interface index when last seen: another one means a new device. */
+  index: number;
+  /** What each peer was given (reset by every full reconcile, updated by apply). */
+  readonly programmed: ProgrammedPeers;
+  /** The desired state `programmed` was last reset from, while no apply() changed it since. */
+  programmedFrom?: VxlanDesiredState | undefined;
+  /** The last answer of each dump (see DumpMemo). */
+  readonly memos: { readonly routes: DumpMemo<KernelRoute>; readonly linkRoutes: DumpMemo<KernelRoute>; readonly neighbours: DumpMemo<KernelNeighbour>; readonly fdb: DumpMemo<FdbEntry> };
+  /** Per kind, the inputs of its last plan that found nothing to do, and the keys it saw in place. */
+  readonly clean: Map<EntryKindName, { readonly inputs: readonly unknown[]; readonly inPlace: readonly string[] }>;
+  /** The last reconcile's desired state and what it was computed from. */
+  desired?: { readonly peers: readonly Peer[]; readonly ownSubnet: Cidr | undefined; readonly state: VxlanDesiredState };
 }
+
+function pushAll(into: Map<EntryKindName, string[]>, kind: EntryKindName, keys: readonly string[]): void {
+  const list = into.get(kind);
+  if (list === undefined) into.set(kind, [...keys]);
+  else for (const key of keys) list.push(key);
+}
+
+function samePeers(a: readonly Peer[], b: readonly Peer[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The kinds of entry a reconcile checks (every run checks all: a drifted entry is back within one resync). */
+const resyncKinds = ["route", "neigh", "fdb"] as const;
+type EntryKindName = (typeof resyncKinds)[number];
 
 /** The steps of one reconcile run, in the order they are applied. */
 interface RunSteps {
   readonly ipFirst: Step<"ip">[];
   readonly bridge: Step<"bridge">[];
   readonly ipLast: Step<"ip">[];
-  readonly inPlace: string[];
+  /** Per kind checked, the keys of desired entries found in place. */
+  readonly inPlace: Map<EntryKindName, string[]>;
+}
+
+function kindOfKey(key: string): EntryKindName {
+  return key.slice(0, key.indexOf(":")) as EntryKindName;
 }
 
 function asFlannelError(error: unknown, device: string): FlannelError {
@@ -70,7 +111,9 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
   let vteps: Vtep[] = [];
   let externalLink = "";
   // Keys of desired entries seen in place after the last run: a missing one is then "repaired".
-  let inPlace: ReadonlySet<string> = new Set();
+  // Keys of desired entries seen in place, per kind (a resync replaces only its kind's set).
+  const inPlaceByKind = new Map<EntryKindName, Set<string>>();
+  const inPlaceOf = (kind: EntryKindName): ReadonlySet<string> => inPlaceByKind.get(kind) ?? new Set();
 
   function requirePrepared(call: string): VxlanOptions {
     if (options === undefined) throw new Error(`vxlan backend: ${call}() called before prepare()`);
@@ -108,12 +151,22 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
       const ensured = await ensureVtep(kernel, spec, log, signal, family === 4 ? local.vtepMAC : local.vtepMACv6);
       log.info(`vxlan device ${spec.name} ${ensured.outcome}`, { device: spec.name, mac: ensured.mac, mtu: ensured.link.mtu, vni: spec.vni });
       // Restores use what the device has now: an adopted device keeps its MTU, as in Flannel.
-      prepared.push({ family, spec: { ...spec, mtu: ensured.link.mtu }, mac: ensured.mac, network, ownSubnet: undefined });
+      prepared.push({
+        family,
+        spec: { ...spec, mtu: ensured.link.mtu },
+        mac: ensured.mac,
+        network,
+        ownSubnet: undefined,
+        index: ensured.link.index,
+        programmed: new ProgrammedPeers(),
+        memos: { routes: {}, linkRoutes: {}, neighbours: {}, fdb: {} },
+        clean: new Map(),
+      });
     }
     options = decoded;
     vteps = prepared;
     externalLink = local.link.name;
-    inPlace = new Set();
+    inPlaceByKind.clear();
     const v4 = prepared.find((vtep) => vtep.family === 4);
     const v6 = prepared.find((vtep) => vtep.family === 6);
     return {
@@ -158,56 +211,170 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
     });
   }
 
-  /** Reads one family's kernel state and plans its steps into `run`. */
-  async function planVtep(vtep: Vtep, peers: readonly Peer[], tally: Tally, run: RunSteps, signal: AbortSignal): Promise<void> {
+  /** Routes flannel may own: on the VTEP and on the external link (all of the table for DirectRouting), as the dumps read. */
+  async function ownRoutes(vtep: Vtep, signal: AbortSignal): Promise<(readonly KernelRoute[])[]> {
+    const memos = vtep.memos;
+    if (requirePrepared("reconcile").directRouting) return [await listRoutes(kernel.runner, vtep.family, { signal, memo: memos.routes })];
+    return Promise.all([
+      listRoutes(kernel.runner, vtep.family, { device: vtep.spec.name, signal, memo: memos.routes }),
+      listRoutes(kernel.runner, vtep.family, { device: externalLink, signal, memo: memos.linkRoutes }),
+    ]);
+  }
+
+  /**
+   * Plans one kind of entry unless its inputs (the dumps as parsed and the desired state) are the
+   * very objects of the last plan of that kind, which found nothing to do: same dump text, same
+   * peers, so the same empty plan. This is what keeps an idle resync cheap.
+   */
+  function planKind<T extends "ip" | "bridge">(vtep: Vtep, kind: EntryKindName, inputs: readonly unknown[], plan: () => EntryPlan<T>, run: RunSteps): EntryPlan<T> | undefined {
+    const last = vtep.clean.get(kind);
+    if (last !== undefined && last.inputs.length === inputs.length && last.inputs.every((input, i) => input === inputs[i])) {
+      pushAll(run.inPlace, kind, last.inPlace);
+      return undefined;
+    }
+    const planned = plan();
+    if (planned.removals.length === 0 && planned.writes.length === 0) vtep.clean.set(kind, { inputs, inPlace: planned.inPlace });
+    else vtep.clean.delete(kind);
+    pushAll(run.inPlace, kind, planned.inPlace);
+    return planned;
+  }
+
+  /** Reads one family's kernel state (the kinds in `kinds`) and plans its steps into `run`. */
+  async function planVtep(vtep: Vtep, peers: readonly Peer[], kinds: ReadonlySet<EntryKindName>, tally: Tally, run: RunSteps, signal: AbortSignal): Promise<boolean> {
     const device = vtep.spec.name;
+    let replaced: boolean;
     try {
-      if (await restoreVtep(kernel, vtep.spec, vtep.mac, log, signal)) tally.repaired += 1;
+      const restored = await restoreVtep(kernel, vtep.spec, vtep.mac, log, signal);
+      if (restored.repaired) tally.repaired += 1;
+      // A recreated device, or one set up again (its routes went when it went down): check everything.
+      replaced = restored.repaired || restored.index !== vtep.index;
+      // A new device under the same name: the long-lived readers' and writers' name caches
+      // still point at the old one (createVtep recycles the writers itself, not so a device
+      // someone else recreated).
+      if (restored.index !== vtep.index) await Promise.all([refreshDeviceNames(kernel.runner), kernel.ip.recycle(), kernel.bridge.recycle()]);
+      else if (replaced) await refreshDeviceNames(kernel.runner);
+      vtep.index = restored.index;
     } catch (error) {
       // Without its device a family has nothing to program; the next run tries again.
       tally.errors.push(asFlannelError(error, device));
-      return;
+      return false;
     }
-    const [routes, neighbours, fdb, addresses] = await Promise.all([
-      listRoutes(kernel.runner, vtep.family, { signal }),
-      listNeighbours(kernel.runner, device, { family: vtep.family, signal }),
-      listFdb(kernel.runner, device, signal),
+    if (replaced) {
+      kinds = new Set(resyncKinds);
+      vtep.clean.clear();
+    }
+    const [routeDumps, neighbours, fdb, addresses] = await Promise.all([
+      kinds.has("route") ? ownRoutes(vtep, signal) : [],
+      kinds.has("neigh") ? listNeighbours(kernel.runner, device, { family: vtep.family, signal, memo: vtep.memos.neighbours }) : [],
+      kinds.has("fdb") ? listFdb(kernel.runner, device, signal, vtep.memos.fdb) : [],
       addressSteps(vtep, signal),
     ]);
+    const routes = routeDumps.length === 1 ? routeDumps[0]! : routeDumps.flat();
     const directRouting = requirePrepared("reconcile").directRouting;
-    const desired = vxlanDesiredState(
-      { family: vtep.family, device, ownSubnet: vtep.ownSubnet, directRouting },
-      peers,
-      deps.directLinkOf ?? directLinkFromRoutes(routes),
-    );
+    // The same peers as last time (the agent hands the same Peer objects while leases stand):
+    // the desired state is the same too, unless DirectRouting makes it depend on the routes.
+    const cached = vtep.desired;
+    const desired =
+      !directRouting && cached !== undefined && cached.ownSubnet === vtep.ownSubnet && samePeers(cached.peers, peers)
+        ? cached.state
+        : vxlanDesiredState({ family: vtep.family, device, ownSubnet: vtep.ownSubnet, directRouting }, peers, deps.directLinkOf ?? directLinkFromRoutes(routes));
+    vtep.desired = { peers, ownSubnet: vtep.ownSubnet, state: desired };
     tally.errors.push(...desired.errors);
-    const routePlan = planEntries(routeEntryKind((route) => isVxlanRoute(route, device, externalLink, vtep.network)), desired.routes, routes, inPlace);
-    const neighbourPlan = planEntries(
-      neighbourEntryKind(vtep.network),
-      desired.neighbours,
-      neighbours.map((entry) => ({ ...entry, device })),
-      inPlace,
-    );
-    const fdbPlan = planEntries(fdbEntryKind, desired.fdb, fdb.map((entry) => ({ ...entry, device })), inPlace);
-    run.ipFirst.push(...addresses, ...routePlan.removals, ...neighbourPlan.removals, ...neighbourPlan.writes);
-    run.bridge.push(...fdbPlan.removals, ...fdbPlan.writes);
-    run.ipLast.push(...routePlan.writes);
-    run.inPlace.push(...routePlan.inPlace, ...neighbourPlan.inPlace, ...fdbPlan.inPlace);
+    run.ipFirst.push(...addresses);
+    if (kinds.has("route")) {
+      const owned = (route: KernelRoute): boolean => isVxlanRoute(route, device, externalLink, vtep.network);
+      const plan = planKind(vtep, "route", [...routeDumps, desired], () => planEntries(routeEntryKind(owned), desired.routes, routes, inPlaceOf("route")), run);
+      run.ipFirst.push(...(plan?.removals ?? []));
+      run.ipLast.push(...(plan?.writes ?? []));
+    }
+    if (kinds.has("neigh")) {
+      const actual = (): DeviceNeighbour[] => neighbours.map((entry) => ({ ...entry, device }));
+      const plan = planKind(vtep, "neigh", [neighbours, desired], () => planEntries(neighbourEntryKind(vtep.network), desired.neighbours, actual(), inPlaceOf("neigh")), run);
+      run.ipFirst.push(...(plan?.removals ?? []), ...(plan?.writes ?? []));
+    }
+    if (kinds.has("fdb")) {
+      const actual = (): DeviceFdbEntry[] => fdb.map((entry) => ({ ...entry, device }));
+      const plan = planKind(vtep, "fdb", [fdb, desired], () => planEntries(fdbEntryKind, desired.fdb, actual(), inPlaceOf("fdb")), run);
+      run.bridge.push(...(plan?.removals ?? []), ...(plan?.writes ?? []));
+    }
+    if (kinds.size === resyncKinds.length && vtep.programmedFrom !== desired) {
+      // What apply() starts from: the desired state of the whole peer set.
+      vtep.programmedFrom = desired;
+      const neighbourOf = new Map(desired.neighbours.map((entry) => [entry.peer, entry]));
+      const fdbOf = new Map(desired.fdb.map((entry) => [entry.peer, entry]));
+      vtep.programmed.resetFrom(desired.routes, (label) => {
+        const neighbour = neighbourOf.get(label);
+        const fdbEntry = fdbOf.get(label);
+        return { ...(neighbour === undefined ? {} : { neighbour: neighbourSlot(neighbour) }), ...(fdbEntry === undefined ? {} : { fdb: fdbSlot(fdbEntry) }) };
+      });
+    }
+    return replaced;
   }
 
-  async function reconcile(peers: readonly Peer[], signal: AbortSignal): Promise<ReconcileReport> {
+  async function reconcile(peers: readonly Peer[], signal: AbortSignal, depth: ReconcileDepth = "full"): Promise<ReconcileReport> {
     return serial.run(async () => {
       signal.throwIfAborted();
       requirePrepared("reconcile");
       const tally = newTally();
-      const run: RunSteps = { ipFirst: [], bridge: [], ipLast: [], inPlace: [] };
-      for (const vtep of vteps) await planVtep(vtep, peers, tally, run, signal);
+      const run: RunSteps = { ipFirst: [], bridge: [], ipLast: [], inPlace: new Map() };
+      const kinds = new Set<EntryKindName>(resyncKinds);
+      // "full" trusts no memory: every kind is diffed again and apply()'s memory rebuilt.
+      if (depth === "full") {
+        for (const vtep of vteps) {
+          vtep.clean.clear();
+          vtep.programmedFrom = undefined;
+        }
+      }
+      let checked = kinds;
+      for (const vtep of vteps) if (await planVtep(vtep, peers, kinds, tally, run, signal)) checked = new Set(resyncKinds);
       await applySteps(kernel.ip, run.ipFirst, tally, signal);
       await applySteps(kernel.bridge, run.bridge, tally, signal);
       const routes = run.ipLast.filter((step) => step.peer === undefined || !tally.failedPeers.has(step.peer));
       await applySteps(kernel.ip, routes, tally, signal);
-      inPlace = new Set([...run.inPlace, ...tally.inPlace]);
+      // Keys of kinds this run did not check stay as they were.
+      // Kinds this run did not check keep their keys.
+      for (const kind of checked) inPlaceByKind.set(kind, new Set(run.inPlace.get(kind)));
+      for (const key of tally.inPlace) inPlaceByKind.get(kindOfKey(key))?.add(key);
       return tallyReport(tally);
+    });
+  }
+
+  /** The record a peer should have on `vtep`, or undefined when it gets nothing there. */
+  function recordOf(vtep: Vtep, peer: Peer, subnet: Cidr, tally: Tally): PeerRecord | undefined {
+    const view = { family: vtep.family, device: vtep.spec.name, ownSubnet: vtep.ownSubnet, directRouting: false };
+    const desired = vxlanDesiredState(view, [peer], () => undefined);
+    tally.errors.push(...desired.errors);
+    const [route] = desired.routes;
+    if (route === undefined) return undefined;
+    const [neighbour] = desired.neighbours;
+    const [fdbEntry] = desired.fdb;
+    return {
+      subnet,
+      route: routeSlot(route),
+      ...(neighbour === undefined ? {} : { neighbour: neighbourSlot(neighbour) }),
+      ...(fdbEntry === undefined ? {} : { fdb: fdbSlot(fdbEntry) }),
+    };
+  }
+
+  async function apply(changes: readonly PeerChange[], signal: AbortSignal): Promise<ApplyReport> {
+    return serial.run(async () => {
+      signal.throwIfAborted();
+      const tally = newTally();
+      // DirectRouting decides per peer from the routing table: only a reconcile reads it.
+      if (requirePrepared("apply").directRouting) return { ...tallyReport(tally), needsReconcile: true };
+      for (const vtep of vteps) vtep.programmedFrom = undefined;
+      const targets = vteps.map((vtep) => ({ family: vtep.family, programmed: vtep.programmed, recordOf: (change: PeerChange, subnet: Cidr, into: Tally) => recordOf(vtep, change.peer, subnet, into) }));
+      const needsReconcile = await applyPeerChanges(targets, changes, tally, async (steps) => {
+        await applySteps(kernel.ip, steps.ipFirst, tally, signal);
+        await applySteps(kernel.bridge, steps.bridge, tally, signal);
+        await applySteps(kernel.ip, steps.ipLast.filter((step) => step.peer === undefined || !tally.failedPeers.has(step.peer)), tally, signal);
+      });
+      for (const key of tally.inPlace) {
+        const kind = kindOfKey(key);
+        const keys = inPlaceByKind.get(kind) ?? new Set();
+        inPlaceByKind.set(kind, keys.add(key));
+      }
+      return { ...tallyReport(tally), needsReconcile };
     });
   }
 
@@ -216,6 +383,7 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
     prepare: (local, signal) => serial.run(() => prepare(local, signal)),
     configure,
     reconcile,
+    apply,
     close: () => serial.close(),
   };
 }

@@ -1,9 +1,11 @@
 // The reconcile loop: one run at a time, triggers during a run coalesced into one follow-up,
-// a resync timer, firstSuccess after the first clean run, a failing run retried later.
+// a resync timer, firstSuccess after the first clean run, a failing run retried later; lease
+// changes applied incrementally in order, with a full reconcile after an apply that needs one.
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { test } from "node:test";
-import type { ReconcileReport } from "../../backends/backend.ts";
+import type { Peer, PeerChange, ReconcileReport } from "../../backends/backend.ts";
+import { parseCidr, parseIp } from "../../backends/net/ip.ts";
 import { FlannelError } from "../../backends/errors.ts";
 import { startReconcileLoop } from "../../agent/reconcile-loop.ts";
 import { createMemoryLog } from "../support/memory-log.ts";
@@ -58,4 +60,69 @@ test("the resync timer runs it without triggers; firstSuccess waits for a run wi
   await loop.stop();
   assert.ok(runs >= 3, `only ${runs} runs`);
   assert.ok(succeeded);
+});
+
+const peer = (n: number): Peer => ({ subnet: parseCidr(`10.5.${n}.0/24`)!, publicIP: parseIp(`192.0.2.${n}`)!, backendType: "vxlan" });
+const subnetsOf = (changes: readonly PeerChange[]): string[] => changes.map((change) => `${change.kind} ${change.peer.subnet?.address}`);
+
+test("submitted changes are applied in order, batched while a run is busy, and never reconcile by themselves", async () => {
+  const calls: string[] = [];
+  const applied: string[][] = [];
+  const loop = startReconcileLoop(
+    {
+      reconcile: async (_signal, depth) => {
+        calls.push(`reconcile ${depth}`);
+        await sleep(20);
+        return clean;
+      },
+      apply: async (changes) => {
+        calls.push("apply");
+        applied.push(subnetsOf(changes));
+        await sleep(20);
+        return { ...clean, needsReconcile: false };
+      },
+      resyncMs: 60_000,
+      log: createMemoryLog(),
+    },
+    new AbortController().signal,
+  );
+  loop.submit([{ kind: "added", peer: peer(1) }]);
+  await sleep(5);
+  loop.submit([{ kind: "added", peer: peer(2) }]);
+  loop.submit([{ kind: "removed", peer: peer(1) }]);
+  await sleep(80);
+  await loop.stop();
+  assert.deepEqual(calls, ["apply", "apply"]);
+  assert.deepEqual(applied, [subnetsOf([{ kind: "added", peer: peer(1) }]), subnetsOf([{ kind: "added", peer: peer(2) }, { kind: "removed", peer: peer(1) }])]);
+});
+
+test("an apply that needs the safety net, or throws, is followed by a full reconcile; the timer asks for cheap resyncs", async () => {
+  const calls: string[] = [];
+  let applies = 0;
+  const loop = startReconcileLoop(
+    {
+      reconcile: async (_signal, depth) => {
+        calls.push(`reconcile ${depth}`);
+        return clean;
+      },
+      apply: async () => {
+        applies += 1;
+        calls.push("apply");
+        if (applies === 2) throw new Error("writer gone");
+        return { ...clean, needsReconcile: applies === 1 };
+      },
+      resyncMs: 40,
+      log: createMemoryLog(),
+    },
+    new AbortController().signal,
+  );
+  loop.submit([{ kind: "added", peer: peer(1) }]);
+  await sleep(10);
+  loop.submit([{ kind: "added", peer: peer(2) }]);
+  await sleep(10);
+  assert.deepEqual(calls, ["apply", "reconcile full", "apply", "reconcile full"]);
+  await sleep(60);
+  await loop.stop();
+  assert.ok(calls.slice(4).includes("reconcile resync"), calls.join(", "));
+  assert.ok(!calls.slice(4).includes("reconcile full"), calls.join(", "));
 });

@@ -20,9 +20,22 @@ describe("which commands a read coprocess answers", () => {
       tool: "ip",
       options: ["-4", "-d", "-json"],
       words: ["route", "show", "table", "main"],
+      namesDevice: false,
     });
     assert.deepEqual(readRouteOf(["bridge", "-json", "fdb", "show"])?.words, ["fdb", "show"]);
     assert.equal(readRouteOf(["ip", "-json", "route", "get", "10.0.0.1"])?.tool, "ip");
+  });
+
+  test("reads that name a device go to readers of their own, which refreshDeviceNames restarts", () => {
+    for (const argv of [
+      ["ip", "-json", "neigh", "show", "dev", "flannel.1"],
+      ["bridge", "-json", "fdb", "show", "dev", "flannel.1"],
+      ["ip", "-json", "route", "show", "oif", "eth0"],
+      ["ip", "-json", "link", "show", "master", "cni0"],
+    ]) {
+      assert.equal(readRouteOf(argv)?.namesDevice, true, argv.join(" "));
+    }
+    assert.equal(readRouteOf(["ip", "-json", "neigh", "show"])?.namesDevice, false);
   });
 
   test("writes, non-JSON reads, options with values and odd words are spawned", () => {
@@ -34,11 +47,6 @@ describe("which commands a read coprocess answers", () => {
       ["ip", "-json", "rule", "show"],
       ["ip", "-json", "link", "show", "a b"],
       ["ip", "-json", "link", "show", "x#y"],
-      // A device name would go through the coprocess's stale name cache.
-      ["ip", "-json", "neigh", "show", "dev", "flannel.1"],
-      ["bridge", "-json", "fdb", "show", "dev", "flannel.1"],
-      ["ip", "-json", "route", "show", "oif", "eth0"],
-      ["ip", "-json", "link", "show", "master", "cni0"],
       ["iptables", "-S"],
       ["ip", "-json"],
     ]) {
@@ -107,7 +115,7 @@ describe("read coprocesses in a namespace", { skip: needsRoot }, () => {
     assert.deepEqual(await listFdb(reads.runner, "nosuch"), []);
   });
 
-  test("a device deleted and recreated under the same name is read as the new one", async () => {
+  test("a device deleted and recreated under the same name is read as the new one once names are refreshed", async () => {
     await ns.ip("neigh", "replace", "10.244.1.0", "lladdr", "02:00:00:00:02:01", "dev", "vx", "nud", "permanent");
     await reads.runner(["ip", "-json", "address", "show"]); // the coprocess now knows vx's index
     const old = await readLink(reads.runner, "vx");
@@ -115,8 +123,10 @@ describe("read coprocesses in a namespace", { skip: needsRoot }, () => {
     await ns.ip("link", "del", "vx");
     await ns.ip("link", "add", "vx", "type", "vxlan", "id", "1", "dstport", "8472", "dev", "v0", "nolearning");
     await ns.ip("neigh", "replace", "10.244.2.0", "lladdr", "02:00:00:00:02:02", "dev", "vx", "nud", "permanent");
+    // Dumps are always fresh: the new index shows, and the caller refreshes the readers' names.
     const recreated = await readLink(reads.runner, "vx");
     assert.notEqual(recreated?.index, old?.index);
+    await reads.refreshDeviceNames();
     assert.deepEqual((await listNeighbours(reads.runner, "vx", { family: 4 })).map((n) => n.lladdr), ["02:00:00:00:02:02"]);
   });
 
@@ -134,10 +144,11 @@ describe("read coprocesses in a namespace", { skip: needsRoot }, () => {
   });
 
   test("a killed coprocess costs a spawn, never a wrong answer; the next read starts a new one", async () => {
-    const argv = ["ip", "-json", "-4", "neigh", "show"];
-    const onV0 = (output: { stdout: string }): number => (JSON.parse(output.stdout) as { dev: string }[]).filter((n) => n.dev === "v0").length;
+    const argv = ["ip", "-json", "neigh", "show"];
+    const onV0 = (output: { stdout: string }): number =>
+      (JSON.parse(output.stdout) as { dev: string; dst: string }[]).filter((n) => n.dev === "v0" && n.dst.startsWith("10.9.1.")).length;
     assert.equal(onV0(await reads.runner(argv)), 50);
-    const neighbourReaders = (): number[] => spawns.filter((s) => s.argv.join(" ").includes(" ip -4 -json -force -batch -")).map((s) => s.pid);
+    const neighbourReaders = (): number[] => spawns.filter((s) => s.argv.join(" ").includes(" ip -json -force -batch -")).map((s) => s.pid);
     const victim = neighbourReaders().at(-1)!;
     const pending = Array.from({ length: 20 }, () => reads.runner(argv));
     process.kill(victim, "SIGKILL");
