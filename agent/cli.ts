@@ -80,7 +80,7 @@ export function redactSecrets(options: FlanneldOptions): FlanneldOptions {
 
 /**
  * The version in flannel-ts's package.json, found by walking up from `startDirectory`: the same
- * code runs from agent/ (sources) and dist/agent/ (the build), which sit at different depths.
+ * code runs from agent/ (sources) and dist/flanneld/ (the bundle), which sit at different depths.
  */
 export function readProductVersion(startDirectory: string): string {
   for (let directory = startDirectory; ; directory = dirname(directory)) {
