@@ -6,7 +6,10 @@
 //   (b) 200 single lease changes, alternately a new peer and a VtepMAC change of an existing one →
 //       time until that peer's objects are programmed, p50/p99 (target p99 < 50 ms);
 //   (c) flanneld's VmRSS with 1000 peers (target ≤ 60 MiB);
-//   (d) all peers deleted, then 5000 written at once → converged (target < 3 s), RSS (≤ 100 MiB).
+//   (d) all peers deleted, then 5000 written at once → converged (target < 3 s), RSS (≤ 100 MiB);
+//   (e) the 200 single changes of (b) again at 5000 peers;
+//   (f) idle CPU over 60 s (FLANNEL_TS_BENCH_IDLE_SECONDS) of flanneld's node process and its
+//       children, and the process group's summed PSS at idle, 1000 and 5000 peers (proc-group.ts).
 // Leases are written by lease-writer.ts in the fabric namespace (the agent's own etcd client);
 // the kernel is read through long-lived `ip`/`bridge -batch` processes in the node namespace
 // (batch-shell.ts), so polling costs a netlink request, not a fork. Figures are printed with
@@ -14,35 +17,22 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { encodeLeaseAttrs } from "../../agent/subnet/lease-json.ts";
-import { parseIp } from "../../backends/net/ip.ts";
 import { startLab, type Lab } from "../../deploy/lab/lab.ts";
-import { openBridgeShell, openIpShell } from "./batch-shell.ts";
+import { openBridgeShell, openIpShell, type BatchShell } from "./batch-shell.ts";
 import { counts, macOf, makePeers, programmed, timeUntilCounts, type Peer } from "./kernel-probe.ts";
-import { openLeaseWriter } from "./lease-writer-client.ts";
+import { openLeaseWriter, type LeaseWriter } from "./lease-writer-client.ts";
+import { formatGroup, measureCpu, readGroupPss } from "./proc-group.ts";
 import { nodePid } from "./proc-memory.ts";
+import { leaseKey, leaseValue } from "./peer-leases.ts";
 import { cleanup, onCleanup } from "./cleanup.ts";
 import { summarize, writeResults } from "./stats.ts";
-
-const subnetsPrefix = "/coreos.com/network/subnets";
-const publicBase = parseIp("198.19.0.0")!.value;
-
-// ---- peers (kernel-probe.ts), their keys and lease values ---------------------------------------
-const leaseKey = (peer: Peer): string => `${subnetsPrefix}/${peer.subnet.replace("/", "-")}`;
-
-function leaseValue(peer: Peer, generation: number): string {
-  return encodeLeaseAttrs({
-    publicIP: { family: 4, value: publicBase + BigInt(peer.subnetNumber) },
-    backendType: "vxlan",
-    backendData: { VNI: 1, VtepMAC: macOf(peer, generation) },
-  });
-}
 
 // ---- memory (the node process: proc-memory.ts) ----------------------------------------------------
 // The verdicts use the RSS one second after convergence; a second reading after a longer quiet
 // shows what V8 gives back once the burst's garbage is collected (its memory reducer runs after
 // several seconds of low allocation), which is what a node carries in its steady state.
 const settleSeconds = Number(process.env.FLANNEL_TS_BENCH_SETTLE_SECONDS ?? 15);
+const idleSeconds = Number(process.env.FLANNEL_TS_BENCH_IDLE_SECONDS ?? 60);
 async function settledMemory(pid: number): Promise<{ rssMiB: number; hwmMiB: number; everyFiveSeconds: number[] }> {
   const everyFiveSeconds: number[] = [];
   for (let waited = 0; waited < settleSeconds; waited += 5) {
@@ -56,6 +46,72 @@ function memoryMiB(pid: number): { rssMiB: number; hwmMiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN);
   return { rssMiB: Math.round((kib("VmRSS") / 1024) * 10) / 10, hwmMiB: Math.round((kib("VmHWM") / 1024) * 10) / 10 };
+}
+
+// ---- (b): single lease changes, each timed until its peer is programmed ---------------------------
+interface SingleChangeSetup {
+  readonly ip: BatchShell;
+  readonly bridge: BatchShell;
+  readonly writer: LeaseWriter;
+  /** 100 peers not yet written: every even change adds one. */
+  readonly newPeers: readonly Peer[];
+  /** Peers already programmed: change k (odd) changes the VtepMAC of existing[k]. */
+  readonly existing: readonly Peer[];
+  /** VtepMAC generation per peer, updated here; absent peers are at baseGeneration. */
+  readonly generation: Map<number, number>;
+  readonly baseGeneration: number;
+}
+
+/** 200 single lease changes, alternately a new peer and a VtepMAC change of an existing one. */
+async function singleChanges(setup: SingleChangeSetup) {
+  const { ip, bridge, writer, generation } = setup;
+  const newPeerMs: number[] = [];
+  const macChangeMs: number[] = [];
+  const putAckMs: number[] = [];
+  let missed = 0;
+  let pollRounds = 0;
+  for (let k = 0; k < 200; k++) {
+    const isNew = k % 2 === 0;
+    const peer = isNew ? setup.newPeers[k / 2]! : setup.existing[k]!;
+    const gen = isNew ? setup.baseGeneration : (generation.get(peer.subnetNumber) ?? setup.baseGeneration) + 1;
+    generation.set(peer.subnetNumber, gen);
+    const mac = macOf(peer, gen);
+    const start = performance.now();
+    const putting = writer.put([[leaseKey(peer), leaseValue(peer, gen)]]).then(() => void putAckMs.push(performance.now() - start));
+    putting.catch(() => {}); // awaited below
+    let done = false;
+    while (performance.now() - start < 5000) {
+      pollRounds++;
+      if (await programmed(ip, bridge, peer, mac)) {
+        done = true;
+        break;
+      }
+      await sleep(2);
+    }
+    const elapsed = performance.now() - start;
+    await putting;
+    if (!done) missed++;
+    else (isNew ? newPeerMs : macChangeMs).push(elapsed);
+    await sleep(20); // let the agent settle so changes do not overlap
+  }
+  return {
+    all: summarize([...newPeerMs, ...macChangeMs]),
+    newPeer: summarize(newPeerMs),
+    vtepMacChange: summarize(macChangeMs),
+    etcdPutAck: summarize(putAckMs),
+    missed,
+    pollRounds,
+    targetP99Ms: 50,
+    pollIntervalMs: 2,
+  };
+}
+
+function reportSingleChanges(label: string, peerCount: number, result: Awaited<ReturnType<typeof singleChanges>>): void {
+  const { all, newPeer, vtepMacChange, etcdPutAck } = result;
+  out(`${label} at ${peerCount} peers, single lease change → programmed (${all.n} of 200, ${result.missed} not within 5 s): p50 ${all.medianMs.toFixed(1)} ms, p99 ${all.p99Ms.toFixed(1)} ms ` +
+    `(target p99 < 50 ms: ${verdict(result.missed === 0 && all.p99Ms < 50)}); max ${all.maxMs.toFixed(1)} ms`);
+  out(`    new peer: p50 ${newPeer.medianMs.toFixed(1)}, p99 ${newPeer.p99Ms.toFixed(1)} ms; VtepMAC change: p50 ${vtepMacChange.medianMs.toFixed(1)}, p99 ${vtepMacChange.p99Ms.toFixed(1)} ms; ` +
+    `etcd put ack p50 ${etcdPutAck.medianMs.toFixed(1)} ms; ${result.pollRounds} poll rounds (2 ms apart)`);
 }
 
 // ---- the run -------------------------------------------------------------------------------------
@@ -72,6 +128,8 @@ try {
   const agentPid = nodePid(node.flanneld.pid!);
   out(`lab ${lab.name}: node subnet ${ownSubnet}, flanneld node pid ${agentPid}, RSS idle ${memoryMiB(agentPid).rssMiB} MiB`);
   const idleMemory = memoryMiB(agentPid);
+  const groupIdle = readGroupPss(agentPid);
+  out(`    process group idle: ${formatGroup(groupIdle)}`);
 
   const writer = await openLeaseWriter(lab);
   onCleanup(() => writer.close());
@@ -95,46 +153,13 @@ try {
   out(`(c) flanneld VmRSS with 1000 peers: ${mem1000.rssMiB} MiB (target ≤ 60 MiB: ${verdict(mem1000.rssMiB <= 60)}); VmHWM ${mem1000.hwmMiB} MiB`);
   const settled1000 = await settledMemory(agentPid);
   out(`    … and after ${settleSeconds} s more of quiet (resyncs only): ${settled1000.rssMiB} MiB (every 5 s: ${settled1000.everyFiveSeconds.join(" ")})`);
+  const group1000 = readGroupPss(agentPid);
+  out(`    process group with 1000 peers: ${formatGroup(group1000)}`);
 
-  // (b) 200 single changes, alternating a new peer and a VtepMAC change of an existing peer
+  // (b) 200 single changes at 1000 peers
   const generation = new Map<number, number>();
-  const newPeerMs: number[] = [];
-  const macChangeMs: number[] = [];
-  const putAckMs: number[] = [];
-  let missed = 0;
-  let pollRounds = 0;
-  for (let k = 0; k < 200; k++) {
-    const isNew = k % 2 === 0;
-    const peer = isNew ? peers[1000 + k / 2]! : peers[k]!;
-    const gen = isNew ? 0 : (generation.get(peer.subnetNumber) ?? 0) + 1;
-    generation.set(peer.subnetNumber, gen);
-    const mac = macOf(peer, gen);
-    const start = performance.now();
-    const putting = writer.put([[leaseKey(peer), leaseValue(peer, gen)]]).then(() => void putAckMs.push(performance.now() - start));
-    putting.catch(() => {}); // awaited below
-    let done = false;
-    while (performance.now() - start < 5000) {
-      pollRounds++;
-      if (await programmed(ip, bridge, peer, mac)) {
-        done = true;
-        break;
-      }
-      await sleep(2);
-    }
-    const elapsed = performance.now() - start;
-    await putting;
-    if (!done) missed++;
-    else (isNew ? newPeerMs : macChangeMs).push(elapsed);
-    await sleep(20); // let the agent settle so changes do not overlap
-  }
-  const changes = summarize([...newPeerMs, ...macChangeMs]);
-  const newPeers = summarize(newPeerMs);
-  const macChanges = summarize(macChangeMs);
-  const puts = summarize(putAckMs);
-  out(`(b) single lease change → programmed (${changes.n} of 200, ${missed} not within 5 s): p50 ${changes.medianMs.toFixed(1)} ms, p99 ${changes.p99Ms.toFixed(1)} ms ` +
-    `(target p99 < 50 ms: ${verdict(missed === 0 && changes.p99Ms < 50)}); max ${changes.maxMs.toFixed(1)} ms`);
-  out(`    new peer: p50 ${newPeers.medianMs.toFixed(1)}, p99 ${newPeers.p99Ms.toFixed(1)} ms; VtepMAC change: p50 ${macChanges.medianMs.toFixed(1)}, p99 ${macChanges.p99Ms.toFixed(1)} ms; ` +
-    `etcd put ack p50 ${puts.medianMs.toFixed(1)} ms; ${pollRounds} poll rounds (2 ms apart)`);
+  const b = await singleChanges({ ip, bridge, writer, newPeers: peers.slice(1000, 1100), existing: peers.slice(0, 200), generation, baseGeneration: 0 });
+  reportSingleChanges("(b)", 1000, b);
 
   // (d) remove every peer, then 5000 at once
   const present = peers.slice(0, 1100);
@@ -149,6 +174,20 @@ try {
   out(`(d) flanneld VmRSS with 5000 peers: ${mem5000.rssMiB} MiB (target ≤ 100 MiB: ${verdict(mem5000.rssMiB <= 100)}); VmHWM ${mem5000.hwmMiB} MiB`);
   const settled5000 = await settledMemory(agentPid);
   out(`    … and after ${settleSeconds} s more of quiet (resyncs only): ${settled5000.rssMiB} MiB (every 5 s: ${settled5000.everyFiveSeconds.join(" ")})`);
+  const group5000 = readGroupPss(agentPid);
+  out(`    process group with 5000 peers: ${formatGroup(group5000)}`);
+
+  // (e) the same 200 single changes at 5000 peers (new peers 5001…5100, VtepMAC changes of the first 200)
+  const e = await singleChanges({ ip, bridge, writer, newPeers: peers.slice(5000, 5100), existing: peers.slice(0, 200), generation: new Map(), baseGeneration: 7 });
+  reportSingleChanges("(e)", 5000, e);
+
+  // (f) idle CPU: nothing changes for idleSeconds (the agent's own resyncs only)
+  await sleep(2000);
+  const cpu = await measureCpu(agentPid, idleSeconds);
+  out(`(f) idle CPU over ${cpu.seconds} s with 5100 peers: flanneld ${cpu.agentPercent} % of one core; its children ${cpu.childrenPercent} % ` +
+    `(${cpu.children.map((child) => `${child.comm}[${child.pid}] ${child.percent} %`).join(", ") || "none"}; ${cpu.childrenStartedMeanwhile} started meanwhile)`);
+  const groupAfterIdle = readGroupPss(agentPid);
+  out(`    process group after the idle minute: ${formatGroup(groupAfterIdle)}`);
   const agentAlive = node.flanneld.running;
 
   const path = writeResults("convergence", {
@@ -156,10 +195,13 @@ try {
     agent: { pid: agentPid, idle: idleMemory, stillRunningAtEnd: agentAlive },
     peers1000: { ...a, targetMs: 1000 },
     memory1000: { ...mem1000, settledRssMiB: settled1000.rssMiB, settledEveryFiveSeconds: settled1000.everyFiveSeconds, settleSeconds, targetMiB: 60 },
-    singleChange: { all: changes, newPeer: newPeers, vtepMacChange: macChanges, etcdPutAck: puts, missed, targetP99Ms: 50, pollIntervalMs: 2 },
+    singleChange: b,
     delete1100: removal,
     peers5000: { ...d, targetMs: 3000 },
     memory5000: { ...mem5000, settledRssMiB: settled5000.rssMiB, settledEveryFiveSeconds: settled5000.everyFiveSeconds, settleSeconds, targetMiB: 100 },
+    singleChange5000: e,
+    idleCpu5100: cpu,
+    groupPss: { idle: groupIdle, peers1000: group1000, peers5000: group5000, peers5100AfterIdle: groupAfterIdle },
   });
   out(`results: ${path}`);
 } catch (error) {
