@@ -9,7 +9,6 @@ import { startRuleKeeper } from "../backends/kernel/rules/rule-keeper.ts";
 import { readSysctl } from "../backends/kernel/sysctl.ts";
 import { ensureBlackholeRoute } from "../backends/kernel/blackhole.ts";
 import { formatCidr, formatIp } from "../backends/net/ip.ts";
-import { parseMac } from "../backends/kernel/mac.ts";
 import { createBackend } from "../backends/registry.ts";
 import type { FlanneldOptions } from "./config/flag-table.ts";
 import { selectExternalInterface } from "./config/interface.ts";
@@ -86,8 +85,8 @@ export async function runDaemon(
   const backend = createBackend(conf.backendType, { kernel, log: backendLog });
   cleanup.defer(() => backend.close());
   const vtepMACs = {
-    ...(hints.vtepMAC === undefined || parseMac(hints.vtepMAC) === undefined ? {} : { vtepMAC: parseMac(hints.vtepMAC) }),
-    ...(hints.vtepMACv6 === undefined || parseMac(hints.vtepMACv6) === undefined ? {} : { vtepMACv6: parseMac(hints.vtepMACv6) }),
+    ...(hints.vtepMAC === undefined ? {} : { vtepMAC: hints.vtepMAC }),
+    ...(hints.vtepMACv6 === undefined ? {} : { vtepMACv6: hints.vtepMACv6 }),
   };
   const prepared = await backend.prepare(localNode(conf, ext, vtepMACs), signal);
 

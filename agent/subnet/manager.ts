@@ -2,6 +2,7 @@
 // every other node's lease. Two implementations keep it: etcd (agent/subnet/etcd/) and the
 // Kubernetes API (agent/subnet/kube/). Everything downstream — subnet.env, the backends, the
 // lease set — sees only these types.
+import type { MacAddress } from "../../backends/kernel/mac.ts";
 import type { Cidr, IpAddress } from "../../backends/net/ip.ts";
 import type { CheckedNetConf, NetConf } from "../config/net-conf.ts";
 
@@ -56,8 +57,8 @@ export type LeaseEvent =
 export interface NodeHints {
   readonly publicIP?: IpAddress;
   readonly publicIPv6?: IpAddress;
-  readonly vtepMAC?: string;
-  readonly vtepMACv6?: string;
+  readonly vtepMAC?: MacAddress;
+  readonly vtepMACv6?: MacAddress;
 }
 
 /**

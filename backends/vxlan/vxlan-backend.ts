@@ -28,7 +28,7 @@ import { refreshDeviceNames } from "../kernel/read-runner.ts";
 import { listRoutes, type KernelRoute } from "../kernel/route.ts";
 import { addressBits, cidrIp, formatIp, type Cidr, type IpAddress, type IpFamily } from "../net/ip.ts";
 import { applyPeerChanges } from "../reconcile/apply-changes.ts";
-import { fdbSlot, neighbourSlot, ProgrammedPeers, routeSlot, type PeerRecord } from "../reconcile/programmed.ts";
+import { fdbSlot, neighbourSlot, ProgrammedPeers, routeSlot, type ChangeSteps, type PeerRecord } from "../reconcile/programmed.ts";
 import { oneAtATime } from "../reconcile/one-at-a-time.ts";
 import { routeEntryKind } from "../reconcile/routes.ts";
 import { applySteps, newTally, planEntries, tallyReport, type EntryPlan, type Step, type Tally } from "../reconcile/steps.ts";
@@ -86,11 +86,8 @@ function samePeers(a: readonly Peer[], b: readonly Peer[]): boolean {
 const resyncKinds = ["route", "neigh", "fdb"] as const;
 type EntryKindName = (typeof resyncKinds)[number];
 
-/** The steps of one reconcile run, in the order they are applied. */
-interface RunSteps {
-  readonly ipFirst: Step<"ip">[];
-  readonly bridge: Step<"bridge">[];
-  readonly ipLast: Step<"ip">[];
+/** The steps of one reconcile run, in the order they are applied (runPhases). */
+interface RunSteps extends ChangeSteps {
   /** Per kind checked, the keys of desired entries found in place. */
   readonly inPlace: Map<EntryKindName, string[]>;
 }
@@ -311,6 +308,17 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
     return replaced;
   }
 
+  /**
+   * Runs planned steps in the order every run needs, reconcile and apply alike: removals and
+   * neighbours, then FDB entries, then routes, the last only for peers none of whose earlier
+   * steps failed.
+   */
+  async function runPhases(steps: ChangeSteps, tally: Tally, signal: AbortSignal): Promise<void> {
+    await applySteps(kernel.ip, steps.ipFirst, tally, signal);
+    await applySteps(kernel.bridge, steps.bridge, tally, signal);
+    await applySteps(kernel.ip, steps.ipLast.filter((step) => step.peer === undefined || !tally.failedPeers.has(step.peer)), tally, signal);
+  }
+
   async function reconcile(peers: readonly Peer[], signal: AbortSignal, depth: ReconcileDepth = "full"): Promise<ReconcileReport> {
     return serial.run(async () => {
       signal.throwIfAborted();
@@ -327,11 +335,7 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
       }
       let checked = kinds;
       for (const vtep of vteps) if (await planVtep(vtep, peers, kinds, tally, run, signal)) checked = new Set(resyncKinds);
-      await applySteps(kernel.ip, run.ipFirst, tally, signal);
-      await applySteps(kernel.bridge, run.bridge, tally, signal);
-      const routes = run.ipLast.filter((step) => step.peer === undefined || !tally.failedPeers.has(step.peer));
-      await applySteps(kernel.ip, routes, tally, signal);
-      // Keys of kinds this run did not check stay as they were.
+      await runPhases(run, tally, signal);
       // Kinds this run did not check keep their keys.
       for (const kind of checked) inPlaceByKind.set(kind, new Set(run.inPlace.get(kind)));
       for (const key of tally.inPlace) inPlaceByKind.get(kindOfKey(key))?.add(key);
@@ -364,11 +368,7 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
       if (requirePrepared("apply").directRouting) return { ...tallyReport(tally), needsReconcile: true };
       for (const vtep of vteps) vtep.programmedFrom = undefined;
       const targets = vteps.map((vtep) => ({ family: vtep.family, programmed: vtep.programmed, recordOf: (change: PeerChange, subnet: Cidr, into: Tally) => recordOf(vtep, change.peer, subnet, into) }));
-      const needsReconcile = await applyPeerChanges(targets, changes, tally, async (steps) => {
-        await applySteps(kernel.ip, steps.ipFirst, tally, signal);
-        await applySteps(kernel.bridge, steps.bridge, tally, signal);
-        await applySteps(kernel.ip, steps.ipLast.filter((step) => step.peer === undefined || !tally.failedPeers.has(step.peer)), tally, signal);
-      });
+      const needsReconcile = await applyPeerChanges(targets, changes, tally, (steps) => runPhases(steps, tally, signal));
       for (const key of tally.inPlace) {
         const kind = kindOfKey(key);
         const keys = inPlaceByKind.get(kind) ?? new Set();

@@ -5,6 +5,7 @@
 import "./kube-errors.ts";
 import { FlannelError } from "../../../backends/errors.ts";
 import { formatIp, parseIpOfFamily, type IpAddress, type IpFamily } from "../../../backends/net/ip.ts";
+import { parseMac, type MacAddress } from "../../../backends/kernel/mac.ts";
 import type { LeaseAttrs, NodeHints } from "./manager-contract.ts";
 
 /** Every annotation name, with the prefix normalised as Flannel does. */
@@ -116,7 +117,7 @@ const macPattern = /^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}$/;
  * `:"`, which only works when VtepMAC is the last member; we read the JSON member instead and
  * accept only a well-formed MAC.
  */
-export function storedVtepMac(backendData: string | undefined): string | undefined {
+export function storedVtepMac(backendData: string | undefined): MacAddress | undefined {
   if (backendData === undefined) return undefined;
   let data: unknown;
   try {
@@ -126,7 +127,7 @@ export function storedVtepMac(backendData: string | undefined): string | undefin
   }
   if (typeof data !== "object" || data === null) return undefined;
   const mac = (data as Record<string, unknown>).VtepMAC;
-  return typeof mac === "string" && macPattern.test(mac) ? mac.toLowerCase() : undefined;
+  return typeof mac === "string" && macPattern.test(mac) ? parseMac(mac) : undefined;
 }
 
 /**
@@ -135,7 +136,7 @@ export function storedVtepMac(backendData: string | undefined): string | undefin
  * An unparsable node-public-ip is refused (Flannel exits on it later, as an invalid --public-ip).
  */
 export function nodeHintsFrom(names: KubeAnnotations, annotations: Annotations): NodeHints {
-  const hints: { publicIP?: IpAddress; publicIPv6?: IpAddress; vtepMAC?: string; vtepMACv6?: string } = {};
+  const hints: { publicIP?: IpAddress; publicIPv6?: IpAddress; vtepMAC?: MacAddress; vtepMACv6?: MacAddress } = {};
   for (const family of [4, 6] as const) {
     const key = names.nodePublicIP[family];
     const text = annotations[key];
