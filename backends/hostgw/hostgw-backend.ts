@@ -9,7 +9,7 @@
 // deleted — all in one `ip` batch, deletions first. Only the external link's routes are read
 // (`dev <ext>`), with the read runner's device names refreshed when the link's index changed.
 // Lease events go through apply(): one replace or delete line per changed peer, no read.
-import type { ApplyReport, Backend, BackendLog, LocalNode, OwnSubnets, Peer, PeerChange, PreparedBackend, ReconcileReport } from "../backend.ts";
+import type { ApplyReport, Backend, BackendLog, LocalNode, OwnSubnets, Peer, PeerChange, PreparedBackend, ReconcileDepth, ReconcileReport } from "../backend.ts";
 import { FlannelError } from "../errors.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { readLink } from "../kernel/link.ts";
@@ -20,6 +20,7 @@ import { formatIp, sameIp, type Cidr, type IpAddress, type IpFamily } from "../n
 import { applyPeerChanges } from "../reconcile/apply-changes.ts";
 import { ProgrammedPeers, routeSlot } from "../reconcile/programmed.ts";
 import { oneAtATime } from "../reconcile/one-at-a-time.ts";
+import { quietResync } from "../reconcile/quiet-resync.ts";
 import { isPeerRouteOn, routeEntryKind } from "../reconcile/routes.ts";
 import { applySteps, newTally, planEntries, tallyReport, type Step, type Tally } from "../reconcile/steps.ts";
 import { hostGwDesiredState, type HostGwDesiredState } from "./desired.ts";
@@ -60,6 +61,9 @@ export function createHostGwBackend(deps: HostGwBackendDeps): Backend {
   let externalLink = "";
   let linkIndex = 0;
   let inPlace = new Set<string>();
+  // A resync with nothing changed, in the kernel or the peers, reads nothing (quiet-resync.ts).
+  const quiet = quietResync(kernel.changes);
+  let configuredFor: OwnSubnets | undefined;
 
   function prepared(call: string): RoutedFamily[] {
     if (families === undefined) throw new Error(`host-gw backend: ${call}() called before prepare()`);
@@ -68,6 +72,8 @@ export function createHostGwBackend(deps: HostGwBackendDeps): Backend {
 
   async function prepare(local: LocalNode, signal: AbortSignal): Promise<PreparedBackend> {
     signal.throwIfAborted();
+    quiet.forget();
+    kernel.changes.stamp(); // starts the change feed, so that it listens before the first resync
     for (const [family, ext, iface] of [[4, local.extAddr, local.ifaceAddr], [6, local.extV6Addr, local.ifaceV6Addr]] as const) {
       if (differs(ext, iface)) {
         throw new FlannelError("interface-invalid", hostGwNatRefusal, {
@@ -86,8 +92,11 @@ export function createHostGwBackend(deps: HostGwBackendDeps): Backend {
     return { mtu: local.link.mtu };
   }
 
-  async function reconcile(peers: readonly Peer[], signal: AbortSignal): Promise<ReconcileReport> {
+  async function reconcile(peers: readonly Peer[], signal: AbortSignal, depth: ReconcileDepth): Promise<ReconcileReport> {
     signal.throwIfAborted();
+    const keys = [`LINK ${externalLink}`, ...prepared("reconcile").map((routed) => `${routed.family === 4 ? "ROUTE" : "ROUTE6"} ${externalLink}`)];
+    if (await quiet.canSkip(depth, peers, configuredFor, keys)) return tallyReport(newTally());
+    const stamp = quiet.stamp();
     const tally = newTally();
     const steps: { removals: Step<"ip">[]; writes: Step<"ip">[]; inPlace: string[] } = { removals: [], writes: [], inPlace: [] };
     // A link recreated under the same name: long-lived readers' name caches point at the old one.
@@ -121,12 +130,15 @@ export function createHostGwBackend(deps: HostGwBackendDeps): Backend {
     }
     await applySteps(kernel.ip, [...steps.removals, ...steps.writes], tally, signal);
     inPlace = new Set([...steps.inPlace, ...tally.inPlace]);
+    if (tally.errors.every((error) => error.code === "lease-invalid")) quiet.clean(stamp, peers, configuredFor);
+    else quiet.forget();
     return tallyReport(tally);
   }
 
   async function apply(changes: readonly PeerChange[], signal: AbortSignal): Promise<ApplyReport> {
     signal.throwIfAborted();
     const tally = newTally();
+    quiet.forget();
     for (const routed of prepared("apply")) routed.programmedFrom = undefined;
     const targets = prepared("apply").map((routed) => ({
       family: routed.family,
@@ -151,9 +163,11 @@ export function createHostGwBackend(deps: HostGwBackendDeps): Backend {
       serial.run(async () => {
         signal.throwIfAborted();
         // No device to address: the own subnet only keeps it out of the peers' routes.
+        configuredFor = own;
+        quiet.forget();
         for (const routed of prepared("configure")) routed.ownSubnet = routed.family === 4 ? own.subnet : own.subnetV6;
       }),
-    reconcile: (peers, signal) => serial.run(() => reconcile(peers, signal)),
+    reconcile: (peers, signal, depth = "full") => serial.run(() => reconcile(peers, signal, depth)),
     apply: (changes, signal) => serial.run(() => apply(changes, signal)),
     close: () => serial.close(),
   };

@@ -24,8 +24,8 @@
 // checkpoint that ends an attempt), so nothing is lost or applied twice; the old process gets
 // stdin EOF, is waited for, and is SIGKILLed only after the grace.
 import { readFileSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Coprocess } from "./batch-process.ts";
+import { endChild } from "./end-child.ts";
 
 export interface BatchLifetimeOptions {
   /** Request lines one process runs before it is replaced (Infinity: never). Default 2000. */
@@ -87,15 +87,6 @@ export function retireReason(process: Coprocess, lifetime: BatchLifetime): Retir
 
 /** Ends a process: stdin EOF, then SIGKILL if it has not exited after `graceMs`; resolves once reaped. */
 export async function endProcess(process: Coprocess, graceMs: number): Promise<void> {
-  if (process.exited) return process.closed;
-  process.child?.stdin.end();
-  const grace = new AbortController();
-  const exitedInTime = await Promise.race([
-    process.closed.then(() => true),
-    sleep(graceMs, false, { signal: grace.signal }).catch(() => false),
-  ]);
-  grace.abort();
-  if (!exitedInTime) process.kill();
-  // 'close' (behind `closed`) comes after Node reaped the child and its pipes were closed.
-  await process.closed;
+  if (process.exited || process.child === undefined) return process.closed;
+  await endChild(process.child, process.closed, graceMs);
 }

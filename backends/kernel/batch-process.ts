@@ -36,9 +36,19 @@ interface ToolProtocol {
   readonly checkpointMessage: string;
 }
 
+/**
+ * Each tool's checkpoint: a line that always fails, cheaply and without side effects ("." can
+ * never be a device name), and the message it prints first. The read coprocesses (read-coprocess.ts)
+ * speak the same protocol.
+ */
+export const checkpoints: Readonly<Record<BatchTool, { readonly line: string; readonly message: string }>> = {
+  ip: { line: "link show dev .", message: 'Device "." does not exist.' },
+  bridge: { line: "fdb show dev .", message: 'Cannot find device "."' },
+};
+
 const protocols: Readonly<Record<BatchTool, ToolProtocol>> = {
-  ip: { argv: ["ip", "-force", "-batch", "-"], checkpoint: "link show dev .", checkpointMessage: 'Device "." does not exist.' },
-  bridge: { argv: ["bridge", "-force", "-batch", "-"], checkpoint: "fdb show dev .", checkpointMessage: 'Cannot find device "."' },
+  ip: { argv: ["ip", "-force", "-batch", "-"], checkpoint: checkpoints.ip.line, checkpointMessage: checkpoints.ip.message },
+  bridge: { argv: ["bridge", "-force", "-batch", "-"], checkpoint: checkpoints.bridge.line, checkpointMessage: checkpoints.bridge.message },
 };
 
 /**

@@ -6,17 +6,19 @@
 import { formatCidr, type Cidr } from "../net/ip.ts";
 import type { CommandRunner } from "./command-runner.ts";
 import { KernelCommandError } from "./command-runner.ts";
+import { isExistsMessage } from "./kernel-messages.ts";
 import { listRoutes } from "./route.ts";
 
 export type BlackholeOutcome = "present" | "added" | "another-route-exists";
 
 export async function ensureBlackholeRoute(runner: CommandRunner, subnet: Cidr, signal?: AbortSignal): Promise<BlackholeOutcome> {
-  const routes = await listRoutes(runner, subnet.family, { signal });
+  // Only the routes to the subnet itself: a resync must not dump a table of thousands of peer routes.
+  const routes = await listRoutes(runner, subnet.family, { exact: subnet, ...(signal === undefined ? {} : { signal }) });
   const same = (route: { dst: Cidr }): boolean => route.dst.address === subnet.address && route.dst.prefix === subnet.prefix;
   if (routes.some((route) => route.type === "blackhole" && same(route))) return "present";
   const argv = ["ip", `-${subnet.family}`, "route", "add", "blackhole", formatCidr(subnet)];
   const result = await runner(argv, signal === undefined ? {} : { signal });
   if (result.code === 0) return "added";
-  if (/File exists/.test(result.stderr)) return "another-route-exists";
+  if (isExistsMessage(result.stderr)) return "another-route-exists";
   throw new KernelCommandError(argv, result.code, result.stderr);
 }

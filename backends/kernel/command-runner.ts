@@ -54,7 +54,8 @@ export const execCommandRunner: CommandRunner = (argv, options = {}) => {
     const child = execFile(
       file,
       args,
-      { encoding: "utf8", maxBuffer: maxOutputBytes, signal: options.signal, windowsHide: true },
+      // strerror() text is how the kernel's answers reach kernel-messages.ts: keep it untranslated.
+      { encoding: "utf8", maxBuffer: maxOutputBytes, signal: options.signal, windowsHide: true, env: { ...process.env, LC_ALL: "C" } },
       (error, stdout, stderr) => {
         if (error === null) {
           resolve({ stdout, stderr, code: 0 });

@@ -37,3 +37,8 @@ export function isNoDeviceMessage(message: string): boolean {
 export function isStaleDeviceMessage(message: string): boolean {
   return /No such device/.test(message);
 }
+
+/** procps's `sysctl` on a key that does not exist: "cannot stat /proc/sys/…: No such file or directory". */
+export function isAbsentSysctlMessage(message: string): boolean {
+  return /cannot stat|No such file or directory/.test(message);
+}

@@ -4,6 +4,7 @@
 // prefix (its own namespace); tests and the lab with ["ip", "netns", "exec", NS].
 import { createKernelBatch, type KernelBatch, type KernelBatchOptions } from "./batch-coprocess.ts";
 import type { CoprocessSpawner } from "./batch-process.ts";
+import { openChangeFeed, type ChangeFeed } from "./change-feed.ts";
 import { prefixCommandRunner, prefixSpawner } from "./command-prefix.ts";
 import type { CommandRunner } from "./command-runner.ts";
 import { createReadRunner } from "./read-runner.ts";
@@ -31,6 +32,8 @@ export interface Kernel extends AsyncDisposable {
   readonly ip: KernelBatch<"ip">;
   /** `bridge -force -batch -`: FDB entries. */
   readonly bridge: KernelBatch<"bridge">;
+  /** The kernel's change notifications (started on first use): lets a resync skip unchanged dumps. */
+  readonly changes: ChangeFeed;
   /** Drains and ends both coprocesses. Idempotent. */
   close(): Promise<void>;
 }
@@ -42,14 +45,16 @@ export function openKernel(options: KernelOptions = {}): Kernel {
   const bridge = createKernelBatch("bridge", { ...options.batch, spawner });
   const spawned = prefixCommandRunner(prefix, options.runner);
   const reads = options.readCoprocesses === false ? undefined : createReadRunner(spawned, spawner);
+  const changes = openChangeFeed(spawner);
   let closing: Promise<void> | undefined;
   return {
     runner: reads?.runner ?? spawned,
     ip,
     bridge,
-    close: () => (closing ??= Promise.all([ip.close(), bridge.close(), reads?.close()]).then(() => undefined)),
+    changes,
+    close: () => (closing ??= Promise.all([ip.close(), bridge.close(), reads?.close(), changes.close()]).then(() => undefined)),
     [Symbol.asyncDispose]: async () => {
-      await Promise.all([ip[Symbol.asyncDispose](), bridge[Symbol.asyncDispose](), reads?.close()]);
+      await Promise.all([ip[Symbol.asyncDispose](), bridge[Symbol.asyncDispose](), reads?.close(), changes.close()]);
     },
   };
 }

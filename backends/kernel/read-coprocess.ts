@@ -6,7 +6,7 @@
 // Protocol. The tool's stderr is merged into its stdout at the file-descriptor level (`2>&1`
 // under sh), so error messages and output arrive in the order the tool wrote them (iproute2
 // flushes stdout after each batch command). Each read is sent as two input lines: the command,
-// then the checkpoint of batch-process.ts (`link show dev .`, `fdb show dev .`), which always fails
+// then the checkpoint of batch-process.ts (`checkpoints`: `link show dev .`, `fdb show dev .`), which always fails
 // with `Command failed -:<its line>`. Every line printed before that marker belongs to the read:
 // JSON lines (the only thing `-json` prints on stdout) are its output; other lines are messages,
 // and `Command failed -:<the read's line>` among them means the read itself failed.
@@ -15,15 +15,11 @@
 // tool is gone settles as `undefined`: the caller then runs the command the ordinary way, so a
 // death never changes an answer, it only costs a spawn. The next read starts a new process.
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
-import type { CoprocessSpawner } from "./batch-process.ts";
+import { checkpoints, type CoprocessSpawner } from "./batch-process.ts";
 import type { CommandOutput } from "./command-runner.ts";
+import { endChild } from "./end-child.ts";
 
 export type ReadTool = "ip" | "bridge";
-
-const checkpoints: Readonly<Record<ReadTool, { readonly line: string; readonly message: string }>> = {
-  ip: { line: "link show dev .", message: 'Device "." does not exist.' },
-  bridge: { line: "fdb show dev .", message: 'Cannot find device "."' },
-};
 
 /** The sh program that runs "$0" "$@" with stderr joined to stdout. */
 const mergeStderr = 'exec "$0" "$@" 2>&1';
@@ -138,14 +134,7 @@ export function openReadCoprocess(tool: ReadTool, options: readonly string[], sp
     },
     async close(graceMs = 2000) {
       closed = true;
-      const target = child;
-      if (target === undefined) return;
-      target.stdin.end();
-      const timer = setTimeout(() => {
-        if (target.pid !== undefined && target.exitCode === null && target.signalCode === null) process.kill(target.pid, "SIGKILL");
-      }, graceMs);
-      await exited;
-      clearTimeout(timer);
+      if (child !== undefined) await endChild(child, exited, graceMs);
     },
   };
 }

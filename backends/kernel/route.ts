@@ -60,15 +60,19 @@ function parseRoute(reader: RecordReader, family: IpFamily, record: JsonRecord, 
   };
 }
 
-/** Routes of the main table for one family, optionally only those through `device` (none if it is absent). */
+/**
+ * Routes of the main table for one family, optionally only those through `device` (none if it is
+ * absent), or only those to exactly `exact` (the kernel's own selector: no dump of the table).
+ */
 export async function listRoutes(
   runner: CommandRunner,
   family: IpFamily,
-  options: { readonly device?: string; readonly signal?: AbortSignal; readonly memo?: DumpMemo<KernelRoute> } = {},
+  options: { readonly device?: string; readonly exact?: Cidr; readonly signal?: AbortSignal; readonly memo?: DumpMemo<KernelRoute> } = {},
 ): Promise<readonly KernelRoute[]> {
   options.signal?.throwIfAborted();
   const device = options.device === undefined ? [] : ["dev", deviceToken(options.device)];
-  const argv = ["ip", "-d", "-json", `-${family}`, "route", "show", "table", "main", ...device];
+  const exact = options.exact === undefined ? [] : ["exact", formatCidr(options.exact)];
+  const argv = ["ip", "-d", "-json", `-${family}`, "route", "show", "table", "main", ...exact, ...device];
   const result = await runner(argv, { signal: options.signal });
   if (result.code !== 0) {
     if (options.device !== undefined && isNoDeviceMessage(result.stderr)) return [];

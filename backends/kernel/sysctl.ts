@@ -7,6 +7,7 @@
 import { FlannelError } from "../errors.ts";
 import { deviceToken } from "./batch-line.ts";
 import { KernelCommandError, type CommandRunner } from "./command-runner.ts";
+import { isAbsentSysctlMessage } from "./kernel-messages.ts";
 
 /** A sysctl path as its components, e.g. ["net", "ipv6", "conf", "flannel.1", "accept_ra"]. */
 export type SysctlPath = readonly string[];
@@ -28,16 +29,13 @@ export function sysctlKey(path: SysctlPath): string {
   return path.map((part) => part.replaceAll(".", "/")).join(".");
 }
 
-// procps prints "cannot stat /proc/sys/…: No such file or directory" for a key that does not exist.
-const absentKey = /cannot stat|No such file or directory/;
-
 /** The value (trimmed), or undefined when the key does not exist (e.g. the device is gone, no IPv6). */
 export async function readSysctl(runner: CommandRunner, path: SysctlPath, signal?: AbortSignal): Promise<string | undefined> {
   signal?.throwIfAborted();
   const argv = ["sysctl", "-n", sysctlKey(path)];
   const result = await runner(argv, { signal });
   if (result.code !== 0) {
-    if (absentKey.test(result.stderr)) return undefined;
+    if (isAbsentSysctlMessage(result.stderr)) return undefined;
     throw new KernelCommandError(argv, result.code, result.stderr);
   }
   return result.stdout.trim();

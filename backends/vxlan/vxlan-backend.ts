@@ -15,7 +15,7 @@
 // first, then neighbours) and the neighbour writes; one `bridge` batch with the FDB deletions
 // and writes; a last `ip` batch with the route writes, so that the kernel never routes to a
 // gateway it cannot resolve. A peer whose neighbour or FDB entry failed keeps its route back.
-import type { ApplyReport, Backend, BackendLog, LocalNode, OwnSubnets, Peer, PeerChange, PreparedBackend, ReconcileDepth, ReconcileReport } from "../backend.ts";
+import type { ApplyReport, Backend, BackendLog, LocalNode, OwnSubnets, Peer, PeerChange, PreparedBackend, ReconcileDepth, ReconcileReport, TxChecksumOffloadReport } from "../backend.ts";
 import { FlannelError, isFlannelError } from "../errors.ts";
 import { addressDeleteLine, addressReplaceLine, listAddresses } from "../kernel/address.ts";
 import { listFdb, type FdbEntry } from "../kernel/fdb.ts";
@@ -30,6 +30,7 @@ import { addressBits, cidrIp, formatIp, type Cidr, type IpAddress, type IpFamily
 import { applyPeerChanges } from "../reconcile/apply-changes.ts";
 import { fdbSlot, neighbourSlot, ProgrammedPeers, routeSlot, type ChangeSteps, type PeerRecord } from "../reconcile/programmed.ts";
 import { oneAtATime } from "../reconcile/one-at-a-time.ts";
+import { quietResync } from "../reconcile/quiet-resync.ts";
 import { routeEntryKind } from "../reconcile/routes.ts";
 import { applySteps, newTally, planEntries, tallyReport, type EntryPlan, type Step, type Tally } from "../reconcile/steps.ts";
 import { vxlanDesiredState, type DirectLinkOf, type VxlanDesiredState } from "./desired.ts";
@@ -37,7 +38,9 @@ import { directLinkFromRoutes } from "./direct-routing.ts";
 import { fdbEntryKind, isVxlanRoute, neighbourEntryKind, type DeviceFdbEntry, type DeviceNeighbour } from "./entries.ts";
 import { vxlanLeaseData } from "./lease-data.ts";
 import { decodeVxlanOptions, type VxlanOptions } from "./options.ts";
-import { ensureVtep, restoreVtep, vtepAddressPlan, vtepDeviceName, vxlanOverhead, type VtepSpec } from "./vtep-device.ts";
+import { ensureVtep, restoreVtep, vtepAddressPlan, vtepDeviceName, warnIfMtuUnfit, type VtepSpec } from "./vtep-device.ts";
+import { chooseMtu, podMtu } from "../mtu.ts";
+import { decideVtepTxChecksum, txChecksumReport } from "./checksum-offload-device.ts";
 
 export interface VxlanBackendDeps {
   readonly kernel: Kernel;
@@ -107,10 +110,21 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
   let options: VxlanOptions | undefined;
   let vteps: Vtep[] = [];
   let externalLink = "";
+  let offloadReport: TxChecksumOffloadReport | undefined;
   // Keys of desired entries seen in place after the last run: a missing one is then "repaired".
   // Keys of desired entries seen in place, per kind (a resync replaces only its kind's set).
   const inPlaceByKind = new Map<EntryKindName, Set<string>>();
   const inPlaceOf = (kind: EntryKindName): ReadonlySet<string> => inPlaceByKind.get(kind) ?? new Set();
+  // A resync with nothing changed, in the kernel or the peers, reads nothing (quiet-resync.ts).
+  const quiet = quietResync(kernel.changes);
+  let configuredFor: OwnSubnets | undefined;
+  const watchedKeys = (): string[] => [
+    ...vteps.flatMap((vtep) => {
+      const route = vtep.family === 4 ? "ROUTE" : "ROUTE6";
+      return [`LINK ${vtep.spec.name}`, `ADDR ${vtep.spec.name}`, `NEIGH ${vtep.spec.name}`, `${route} ${vtep.spec.name}`, `${route} ${externalLink}`];
+    }),
+    `LINK ${externalLink}`,
+  ];
 
   function requirePrepared(call: string): VxlanOptions {
     if (options === undefined) throw new Error(`vxlan backend: ${call}() called before prepare()`);
@@ -119,15 +133,20 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
 
   async function prepare(local: LocalNode, signal: AbortSignal): Promise<PreparedBackend> {
     signal.throwIfAborted();
+    quiet.forget();
+    // Starts the kernel's change feed now, so that it listens before the first resync.
+    kernel.changes.stamp();
     const decoded = decodeVxlanOptions(local.backendConfig);
-    // Flannel: MTU = (option MTU, else the external interface's) − 50, for IPv6 too.
-    const mtu = (decoded.mtu > 0 ? decoded.mtu : local.link.mtu) - vxlanOverhead;
     const families: { family: IpFamily; network: Cidr | undefined; local: IpAddress | undefined }[] = [];
     if (local.network !== undefined) families.push({ family: 4, network: local.network, local: local.extAddr });
     if (local.networkV6 !== undefined) families.push({ family: 6, network: local.networkV6, local: local.extV6Addr });
     if (families.length === 0) {
       throw new FlannelError("netconf-invalid", "vxlan: neither Network nor IPv6Network is configured", { details: { field: "Network" } });
     }
+    // MTU per underlay family, Backend.MTU validated (backends/mtu.ts); TX checksum offload decided once (checksum-offload.ts).
+    const mtus = chooseMtu({ backend: "vxlan", link: local.link, configured: decoded.mtu, families: families.map((entry) => entry.family) });
+    const txChecksum = await decideVtepTxChecksum(kernel.runner, local.link.name, local.txChecksumOffload ?? "auto", log, signal);
+    const offloadOf: { device: string; offloadActive: boolean | undefined }[] = [];
     const prepared: Vtep[] = [];
     for (const { family, network, local: address } of families) {
       if (address === undefined || address.family !== family) {
@@ -143,10 +162,13 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
         learning: decoded.learning,
         port: decoded.port,
         gbp: decoded.gbp,
-        mtu,
+        mtu: mtus.byFamily[family] ?? mtus.pod,
+        txChecksum,
       };
       const ensured = await ensureVtep(kernel, spec, log, signal, family === 4 ? local.vtepMAC : local.vtepMACv6);
       log.info(`vxlan device ${spec.name} ${ensured.outcome}`, { device: spec.name, mac: ensured.mac, mtu: ensured.link.mtu, vni: spec.vni });
+      warnIfMtuUnfit(log, spec.name, family, ensured.link.mtu, local.link);
+      offloadOf.push({ device: spec.name, offloadActive: ensured.txChecksumActive });
       // Restores use what the device has now: an adopted device keeps its MTU, as in Flannel.
       prepared.push({
         family,
@@ -161,6 +183,7 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
       });
     }
     options = decoded;
+    offloadReport = txChecksumReport(txChecksum, offloadOf);
     vteps = prepared;
     externalLink = local.link.name;
     inPlaceByKind.clear();
@@ -169,7 +192,7 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
     return {
       ...(v4 === undefined ? {} : { backendData: vxlanLeaseData(decoded.vni, v4.mac) }),
       ...(v6 === undefined ? {} : { backendV6Data: vxlanLeaseData(decoded.vni, v6.mac) }),
-      mtu: Math.min(...prepared.map((vtep) => vtep.spec.mtu)),
+      mtu: podMtu(mtus, prepared.map((vtep) => ({ device: vtep.spec.name, family: vtep.family, mtu: vtep.spec.mtu }))),
     };
   }
 
@@ -189,6 +212,8 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
     await serial.run(async () => {
       signal.throwIfAborted();
       requirePrepared("configure");
+      configuredFor = own;
+      quiet.forget();
       for (const vtep of vteps) {
         vtep.ownSubnet = vtep.family === 4 ? own.subnet : own.subnetV6;
         if (vtep.ownSubnet === undefined) continue;
@@ -322,7 +347,10 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
   async function reconcile(peers: readonly Peer[], signal: AbortSignal, depth: ReconcileDepth = "full"): Promise<ReconcileReport> {
     return serial.run(async () => {
       signal.throwIfAborted();
-      requirePrepared("reconcile");
+      // DirectRouting reads the whole routing table: no device's events can vouch for it.
+      const skippable = !requirePrepared("reconcile").directRouting;
+      if (skippable && (await quiet.canSkip(depth, peers, configuredFor, watchedKeys()))) return tallyReport(newTally());
+      const stamp = quiet.stamp();
       const tally = newTally();
       const run: RunSteps = { ipFirst: [], bridge: [], ipLast: [], inPlace: new Map() };
       const kinds = new Set<EntryKindName>(resyncKinds);
@@ -339,6 +367,9 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
       // Kinds this run did not check keep their keys.
       for (const kind of checked) inPlaceByKind.set(kind, new Set(run.inPlace.get(kind)));
       for (const key of tally.inPlace) inPlaceByKind.get(kindOfKey(key))?.add(key);
+      // A peer's invalid lease leaves nothing to read again; a kernel error does.
+      if (skippable && tally.errors.every((error) => error.code === "lease-invalid")) quiet.clean(stamp, peers, configuredFor);
+      else quiet.forget();
       return tallyReport(tally);
     });
   }
@@ -364,6 +395,7 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
     return serial.run(async () => {
       signal.throwIfAborted();
       const tally = newTally();
+      quiet.forget();
       // DirectRouting decides per peer from the routing table: only a reconcile reads it.
       if (requirePrepared("apply").directRouting) return { ...tallyReport(tally), needsReconcile: true };
       for (const vtep of vteps) vtep.programmedFrom = undefined;
@@ -380,6 +412,7 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
 
   return {
     type: "vxlan",
+    txChecksumOffload: () => offloadReport,
     prepare: (local, signal) => serial.run(() => prepare(local, signal)),
     configure,
     reconcile,

@@ -1,0 +1,209 @@
+// The kernel's own change notifications, so that a periodic resync can tell "nothing flannel owns
+// has changed since the last clean check" without dumping thousands of routes, neighbours and FDB
+// entries every few seconds (with 5000 peers those dumps were most of an idle agent's CPU).
+//
+// One long-lived `ip monitor label link address route neigh` per kernel. It prints one event per
+// line, prefixed with its kind ([LINK], [ADDR], [ROUTE], [NEIGH]; FDB entries of a vxlan device
+// arrive as [NEIGH] lines, as they share the kernel's neighbour group), continuation lines indented.
+// Each event is filed under "<KIND> <device>"; a caller asks whether any of its keys saw an event
+// after a stamp it took before its last clean dump.
+//
+// Trust. A notification can only prove a change, never its absence, so the feed answers "maybe
+// changed" (true) whenever it cannot vouch for the whole interval: before the monitor is known to
+// be subscribed, after it died or restarted, and after any line it cannot file (iproute2 prints
+// "netlink receive error … No buffer space available" when the kernel dropped events for it).
+// Subscription is confirmed from /proc/<pid>/net/netlink: the monitor's NETLINK_ROUTE socket
+// appears there, with its port id (the PID, as iproute2 binds it) and its multicast groups, once
+// it listens. Events that the monitor delivers a moment after the change they report can only
+// make a later resync dump once more, never skip a change: a stamp is taken before the dump it
+// vouches for.
+import { readFile } from "node:fs/promises";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import type { CoprocessSpawner } from "./batch-process.ts";
+import { endChild } from "./end-child.ts";
+
+export type ChangeKind = "LINK" | "ADDR" | "ROUTE" | "NEIGH";
+
+/** A point in the feed's history: events after it count for changedSince(). */
+export interface FeedStamp {
+  readonly generation: number;
+  readonly sequence: number;
+  /** False when the feed could not vouch for the time after this stamp (not yet listening). */
+  readonly trusted: boolean;
+}
+
+export interface ChangeFeed {
+  /** Starts the monitor on first use; take the stamp before reading what it will vouch for. */
+  stamp(): FeedStamp;
+  /** True unless the feed saw every event since `stamp` and none was filed under one of `keys` ("ROUTE eth0"). */
+  changedSince(stamp: FeedStamp | undefined, keys: readonly string[]): boolean;
+  /** Resolves once the monitor listens (or could not be started); for tests and start-up. */
+  ready(): Promise<boolean>;
+  /**
+   * Waits (briefly, bounded) until the monitor has taken every queued event from its socket and
+   * this process has read what it printed, so that a change made before the call is filed when it
+   * returns. A change the monitor is printing at that very moment can still come a moment later:
+   * it then makes the next resync read the kernel.
+   */
+  drain(): Promise<void>;
+  /** Ends the monitor (SIGKILL by PID, see end-child.ts). Idempotent; later stamps are untrusted. */
+  close(): Promise<void>;
+}
+
+const eventLine = /^\[(LINK|ADDR|ROUTE|NEIGH)\](?:Deleted )?(.*)$/;
+
+const routeTypes = new Set(["local", "broadcast", "multicast", "unreachable", "prohibit", "blackhole", "throw", "nat", "anycast", "unicast"]);
+
+/**
+ * The key an event is filed under. Pure.
+ *  - routes: "ROUTE <dev>" (IPv4) or "ROUTE6 <dev>", main table only — the kernel's own routes in
+ *    the local table, and an IPv6 router advertisement refreshing a default route, must not make
+ *    an IPv4 resync read; other tables are filed apart ("ROUTE <dev> table <t>");
+ *  - neighbours (FDB entries of a vxlan device among them): "NEIGH <dev>";
+ *  - links and addresses: "LINK <name>", "ADDR <name>" (the name after the index).
+ */
+export function eventKey(line: string): string | undefined {
+  const match = eventLine.exec(line);
+  if (match === null) return undefined;
+  const [, kind, rest = ""] = match;
+  if (kind === "LINK" || kind === "ADDR") {
+    const name = /^\d+: ([^:@\s]+)/.exec(rest)?.[1];
+    return name === undefined ? undefined : `${kind} ${name}`;
+  }
+  const device = /(?:^|\s)dev (\S+)/.exec(rest)?.[1];
+  if (device === undefined) return undefined;
+  if (kind === "NEIGH") return `NEIGH ${device}`;
+  const words = rest.split(" ");
+  const destination = routeTypes.has(words[0] ?? "") ? words[1] : words[0];
+  const gateway = /(?:^|\s)via (?:inet6 )?(\S+)/.exec(rest)?.[1];
+  const family = destination?.includes(":") === true || gateway?.includes(":") === true ? "6" : "";
+  const table = /(?:^|\s)table (\S+)/.exec(rest)?.[1];
+  return `ROUTE${family} ${device}${table === undefined || table === "main" ? "" : ` table ${table}`}`;
+}
+
+const monitorArgv = ["ip", "monitor", "label", "link", "address", "route", "neigh"];
+const readyPollMs = 5;
+const readyTimeoutMs = 5000;
+const drainTimeoutMs = 100;
+
+export function openChangeFeed(spawner: CoprocessSpawner): ChangeFeed {
+  let child: ChildProcessWithoutNullStreams | undefined;
+  let generation = 0;
+  let sequence = 0;
+  let listening = false;
+  let closed = false;
+  let readiness: Promise<boolean> = Promise.resolve(false);
+  let exited: Promise<void> = Promise.resolve();
+  /** Last sequence number per key; "*" for lines that could not be filed. */
+  const lastEvent = new Map<string, number>();
+
+  function start(): void {
+    generation += 1;
+    listening = false;
+    let started: ChildProcessWithoutNullStreams;
+    try {
+      started = spawner(monitorArgv);
+    } catch {
+      return;
+    }
+    child = started;
+    const mine = generation;
+    started.stdin.on("error", () => {});
+    started.on("error", () => {});
+    started.stdout.setEncoding("utf8");
+    started.stderr.setEncoding("utf8");
+    let partial = "";
+    started.stdout.on("data", (chunk: string) => {
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) file(line);
+    });
+    // Anything on stderr is a complaint about lost or unreadable events.
+    started.stderr.on("data", () => lastEvent.set("*", ++sequence));
+    exited = new Promise((resolve) => {
+      started.once("close", () => {
+        if (child === started) child = undefined;
+        if (generation === mine) listening = false;
+        resolve();
+      });
+    });
+    readiness = waitListening(started, mine);
+  }
+
+  function file(line: string): void {
+    if (line === "" || line.startsWith(" ") || line.startsWith("\t")) return;
+    lastEvent.set(eventKey(line) ?? "*", ++sequence);
+  }
+
+  async function waitListening(started: ChildProcessWithoutNullStreams, mine: number): Promise<boolean> {
+    const pid = started.pid;
+    if (pid === undefined) return false;
+    const deadline = Date.now() + readyTimeoutMs;
+    while (Date.now() < deadline && generation === mine && started.exitCode === null && started.signalCode === null) {
+      if (await subscribed(pid)) {
+        if (generation === mine) listening = true;
+        return listening;
+      }
+      await new Promise((resolve) => setTimeout(resolve, readyPollMs));
+    }
+    return false;
+  }
+
+  return {
+    stamp() {
+      if (!closed && child === undefined) start();
+      return { generation, sequence, trusted: listening && child !== undefined };
+    },
+    changedSince(stamp, keys) {
+      if (stamp === undefined || !stamp.trusted || closed || !listening || stamp.generation !== generation) return true;
+      if ((lastEvent.get("*") ?? 0) > stamp.sequence) return true;
+      return keys.some((key) => (lastEvent.get(key) ?? 0) > stamp.sequence);
+    },
+    ready() {
+      if (!closed && child === undefined) start();
+      return readiness;
+    },
+    async drain() {
+      const pid = child?.pid;
+      if (pid === undefined || !listening) return;
+      for (let waited = 0; waited < drainTimeoutMs && (await queuedBytes(pid)) > 0; waited += readyPollMs) {
+        await new Promise((resolve) => setTimeout(resolve, readyPollMs));
+      }
+      // Two turns of the event loop: its poll phase reads whatever the pipe holds.
+      for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+    },
+    async close() {
+      closed = true;
+      listening = false;
+      // A monitor never reads its stdin: no grace.
+      if (child !== undefined) await endChild(child, exited, 0);
+    },
+  };
+}
+
+/** The monitor's row of /proc/<pid>/net/netlink: its NETLINK_ROUTE socket, bound to its PID. */
+async function monitorSocket(pid: number): Promise<{ readonly groups: number; readonly queued: number } | undefined> {
+  let table: string;
+  try {
+    table = await readFile(`/proc/${pid}/net/netlink`, "utf8");
+  } catch {
+    return undefined;
+  }
+  // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
+  for (const row of table.split("\n")) {
+    const [, protocol, portId, groups = "", queued = ""] = row.trim().split(/\s+/);
+    if (protocol !== "0" || portId !== String(pid) || !/^[0-9a-f]+$/.test(groups) || !/^\d+$/.test(queued)) continue;
+    return { groups: Number.parseInt(groups, 16), queued: Number(queued) };
+  }
+  return undefined;
+}
+
+/** Whether process `pid` listens: its socket has multicast groups. */
+async function subscribed(pid: number): Promise<boolean> {
+  return ((await monitorSocket(pid))?.groups ?? 0) !== 0;
+}
+
+/** Bytes of events the kernel queued for the monitor that it has not read yet. */
+async function queuedBytes(pid: number): Promise<number> {
+  return (await monitorSocket(pid))?.queued ?? 0;
+}

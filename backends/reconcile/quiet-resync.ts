@@ -1,0 +1,48 @@
+// When a resync may skip reading the kernel altogether: the peers are the very objects of the last
+// clean run, the kernel's change feed (kernel/change-feed.ts) vouches that nothing was filed under
+// the backend's devices since the stamp taken before that run's dumps, and that run is less than
+// a minute old. The minute bounds what a change the feed could not see (none is known: it turns
+// untrusted on any line it cannot file) would cost; with 5000 peers the dumps the feed saves were
+// most of an idle agent's CPU. A full reconcile (start-up, after a failure) never skips.
+import type { Peer, ReconcileDepth } from "../backend.ts";
+import type { ChangeFeed, FeedStamp } from "../kernel/change-feed.ts";
+
+/** How long a resync may rely on the change feed alone before it reads the kernel anyway. */
+export const kernelReadEveryMs = 60_000;
+
+export interface QuietResync {
+  /** True when this run may skip reading the kernel (see the header). */
+  canSkip(depth: ReconcileDepth, peers: readonly Peer[], own: unknown, keys: readonly string[]): Promise<boolean>;
+  /** Take before the run's first read. */
+  stamp(): FeedStamp;
+  /** After a run that read everything and left the kernel as wanted. */
+  clean(stamp: FeedStamp, peers: readonly Peer[], own: unknown): void;
+  /** After a failed or partial run, or when what the run rests on changed (prepare). */
+  forget(): void;
+}
+
+function samePeers(a: readonly Peer[], b: readonly Peer[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function quietResync(feed: ChangeFeed, now: () => number = () => performance.now()): QuietResync {
+  let last: { readonly stamp: FeedStamp; readonly at: number; readonly peers: readonly Peer[]; readonly own: unknown } | undefined;
+  return {
+    async canSkip(depth, peers, own, keys) {
+      if (depth !== "resync" || last === undefined) return false;
+      if (last.own !== own || !samePeers(last.peers, peers) || now() - last.at >= kernelReadEveryMs) return false;
+      // Changes made before this tick are filed before it decides (see ChangeFeed.drain).
+      await feed.drain();
+      return !feed.changedSince(last.stamp, keys);
+    },
+    stamp: () => feed.stamp(),
+    clean(stamp, peers, own) {
+      last = stamp.trusted ? { stamp, at: now(), peers, own } : undefined;
+    },
+    forget() {
+      last = undefined;
+    },
+  };
+}
