@@ -13,6 +13,12 @@ if (unknown.length > 0) {
   process.stderr.write(`bench: unknown benchmark(s) ${unknown.join(", ")}; available: ${available.join(", ")}\n`);
   process.exit(2);
 }
+// Benchmarks run the built agent (dist/bin/flanneld): build it from the tree being measured.
+const build = spawnSync(process.execPath, ["scripts/build.ts"], { cwd: projectRoot, stdio: "inherit" });
+if (build.status !== 0) {
+  process.stderr.write("bench: the build failed\n");
+  process.exit(1);
+}
 let failed = false;
 for (const name of requested.length > 0 ? requested : available) {
   process.stdout.write(`\n== bench ${name}\n`);
