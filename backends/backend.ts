@@ -49,6 +49,23 @@ export interface LocalNode {
    */
   readonly vtepMAC?: MacAddress;
   readonly vtepMACv6?: MacAddress;
+  /** --vxlan-tx-checksum-offload (vxlan only; default "auto"), see vxlan/checksum-offload.ts. */
+  readonly txChecksumOffload?: TxChecksumOffloadSetting;
+}
+
+/** --vxlan-tx-checksum-offload: "auto" decides from the kernel and driver, "on" keeps the offload, "off" turns it off. */
+export type TxChecksumOffloadSetting = "auto" | "on" | "off";
+
+/** The TX checksum-offload decision a vxlan backend took at start, for logs and metrics. */
+export interface TxChecksumOffloadReport {
+  readonly setting: TxChecksumOffloadSetting;
+  /** True: tx-checksum-ip-generic is turned off on the VTEP devices (the workaround). */
+  readonly workaround: boolean;
+  /** What decided: the flag, the kernel version, the underlay's driver, or nothing known ("none"). */
+  readonly basis: "flag" | "kernel" | "driver" | "none";
+  readonly reason: string;
+  /** Per VTEP device, whether the offload is on now (undefined: could not be read). */
+  readonly devices: readonly { readonly device: string; readonly offloadActive: boolean | undefined }[];
 }
 
 /** What a prepared backend advertises in the lease, and the pod MTU (FLANNEL_MTU). */
@@ -114,6 +131,8 @@ export interface Backend {
   apply(changes: readonly PeerChange[], signal: AbortSignal): Promise<ApplyReport>;
   /** Stops loops and releases resources; leaves the data plane in place (pods keep working). Idempotent. */
   close(): Promise<void>;
+  /** vxlan: the TX checksum-offload decision taken by prepare() (undefined before), for metrics. */
+  readonly txChecksumOffload?: () => TxChecksumOffloadReport | undefined;
 }
 
 /** What backends log through; the agent's Log fits it (backends never import agent/). */

@@ -5,6 +5,7 @@
 //
 // Defaults are Flannel's (reference §2.1), including the doc≠code ones: the etcd endpoints list
 // both :4001 and :2379, and the subnet file is /run/flannel/subnet.env.
+import type { TxChecksumOffloadSetting } from "../../backends/backend.ts";
 
 /** Everything the flanneld command line and its FLANNELD_* variables decide. */
 export interface FlanneldOptions {
@@ -41,9 +42,11 @@ export interface FlanneldOptions {
   readonly verbosity: number; //   klog -v
   readonly vmodule: string; //     klog -vmodule, kept as text
   readonly logBacktraceAt: string; // klog -log_backtrace_at, kept as text
+  readonly vxlanTxChecksumOffload: TxChecksumOffloadSetting; // flannel-ts extension (backends/vxlan/checksum-offload.ts)
 }
 
-type FieldsOfType<T> = { [K in keyof FlanneldOptions]: FlanneldOptions[K] extends T ? K : never }[keyof FlanneldOptions];
+// Exact: a field typed "auto" | "on" | "off" is not a field of type string (any text could not go there).
+type FieldsOfType<T> = { [K in keyof FlanneldOptions]: FlanneldOptions[K] extends T ? (T extends FlanneldOptions[K] ? K : never) : never }[keyof FlanneldOptions];
 
 interface FlagSpecCommon {
   /** The name as typed after the dash(es): "etcd-endpoints", "v", "log_backtrace_at". */
@@ -72,6 +75,13 @@ export type FlagSpec = FlagSpecCommon &
     | { readonly kind: "comma-list"; readonly field: FieldsOfType<readonly string[]>; readonly default: readonly string[] }
     /** Each occurrence appends one value (Flannel's flagSlice). */
     | { readonly kind: "repeatable"; readonly field: FieldsOfType<readonly string[]>; readonly default: readonly string[] }
+    /** One of a few words; anything else is a parse error naming them. */
+    | {
+        readonly kind: "choice";
+        readonly field: FieldsOfType<TxChecksumOffloadSetting>;
+        readonly default: TxChecksumOffloadSetting;
+        readonly choices: readonly TxChecksumOffloadSetting[];
+      }
   );
 
 /** In the order flanneld's help lists them (alphabetical, as Go's PrintDefaults sorts). */
@@ -142,4 +152,7 @@ export const flanneldFlags: readonly FlagSpec[] = [
     description: "print the version and exit" },
   { name: "vmodule", kind: "string", field: "vmodule", default: "", fromEnvironment: true, valueName: "pattern=N,...",
     description: "klog: per-file verbosity levels" },
+  { name: "vxlan-tx-checksum-offload", kind: "choice", field: "vxlanTxChecksumOffload", default: "auto", choices: ["auto", "on", "off"],
+    fromEnvironment: true, extension: true, valueName: "auto|on|off",
+    description: "TX checksum offload on the VXLAN devices: auto turns it off only where the kernel or the underlay's driver is known to corrupt checksums with it, off always (Flannel's ethtool workaround; costs throughput), on never" },
 ];

@@ -154,6 +154,12 @@ function applyValue(
       // The first occurrence replaces the (empty) default; later ones append.
       options[spec.field] = firstTime ? [text ?? ""] : [...options[spec.field], text ?? ""];
       return;
+    case "choice": {
+      const choice = spec.choices.find((word) => word === text);
+      if (choice === undefined) return fail(`must be one of ${spec.choices.join(", ")}`);
+      options[spec.field] = choice;
+      return;
+    }
   }
 }
 
@@ -230,6 +236,8 @@ function formatDefault(spec: FlagSpec): string {
     case "bool":
     case "int":
       return ` (default ${spec.default})`;
+    case "choice":
+      return ` (default ${JSON.stringify(spec.default)})`;
     case "string":
       return spec.default === "" ? "" : ` (default ${JSON.stringify(spec.default)})`;
     case "comma-list":

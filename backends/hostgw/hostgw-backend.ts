@@ -23,6 +23,7 @@ import { oneAtATime } from "../reconcile/one-at-a-time.ts";
 import { quietResync } from "../reconcile/quiet-resync.ts";
 import { isPeerRouteOn, routeEntryKind } from "../reconcile/routes.ts";
 import { applySteps, newTally, planEntries, tallyReport, type Step, type Tally } from "../reconcile/steps.ts";
+import { chooseMtu } from "../mtu.ts";
 import { hostGwDesiredState, type HostGwDesiredState } from "./desired.ts";
 
 export interface HostGwBackendDeps {
@@ -88,8 +89,11 @@ export function createHostGwBackend(deps: HostGwBackendDeps): Backend {
     externalLink = local.link.name;
     linkIndex = local.link.index;
     inPlace = new Set();
-    log.info("host-gw backend ready", { interface: externalLink, mtu: local.link.mtu });
-    return { mtu: local.link.mtu };
+    // The external link's MTU (host-gw adds no header; Flannel ignores Backend.MTU here too),
+    // refused when IPv6 is on and it is under IPv6's minimum.
+    const mtu = chooseMtu({ backend: "host-gw", link: local.link, configured: 0, families: chosen.map((routed) => routed.family) }).pod;
+    log.info("host-gw backend ready", { interface: externalLink, mtu });
+    return { mtu };
   }
 
   async function reconcile(peers: readonly Peer[], signal: AbortSignal, depth: ReconcileDepth): Promise<ReconcileReport> {

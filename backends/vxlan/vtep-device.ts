@@ -5,8 +5,11 @@
 //    wildcard; learning and MTU are not compared, so an adopted device keeps its MTU and MAC;
 //  - an incompatible one is deleted and created anew ("already exists with incompatible
 //    configuration");
-//  - a new one gets a random locally-administered unicast MAC, MTU = base MTU − 50, and
-//    accept_ra 0.
+//  - a new one gets a random locally-administered unicast MAC, the MTU chosen by backends/mtu.ts
+//    (base MTU − 50 over IPv4; − 70 over IPv6, where Flannel also takes 50), and accept_ra 0.
+// Beyond Flannel, each device created or adopted gets the TX checksum-offload decision of
+// checksum-offload.ts applied (a recreated device comes back with the kernel's default, so the
+// workaround is applied again).
 // Restoring at reconcile time goes further than Flannel: the device comes back with the same
 // MAC (peers know it) and attributes, and the caller then replays every peer.
 import type { BackendLog, ExternalLink } from "../backend.ts";
@@ -15,12 +18,12 @@ import type { Kernel } from "../kernel/kernel.ts";
 import { linkDeleteLine, linkUpLine, readLink, vxlanCreateLine, type KernelLink } from "../kernel/link.ts";
 import type { LinkAddress } from "../kernel/link-query.ts";
 import { randomVtepMac, type MacAddress } from "../kernel/mac.ts";
+import { mtuFitProblem } from "../mtu.ts";
+import { ensureTxChecksum } from "./checksum-offload-device.ts";
+import type { TxChecksumDecision } from "./checksum-offload.ts";
 import { acceptRaPath, readSysctl, writeSysctl } from "../kernel/sysctl.ts";
 import type { IpLine } from "../kernel/batch-line.ts";
 import { addressBits, formatIp, isLinkLocalUnicast, sameIp, type IpAddress, type IpFamily } from "../net/ip.ts";
-
-/** The bytes VXLAN adds to every packet (outer IPv4 + UDP + VXLAN headers + inner Ethernet). */
-export const vxlanOverhead = 50;
 
 export function vtepDeviceName(family: IpFamily, vni: number): string {
   return family === 4 ? `flannel.${vni}` : `flannel-v6.${vni}`;
@@ -36,6 +39,8 @@ export interface VtepSpec {
   readonly port: number;
   readonly gbp: boolean;
   readonly mtu: number;
+  /** The TX checksum-offload decision to apply to the device; undefined: left as the kernel makes it. */
+  readonly txChecksum?: TxChecksumDecision | undefined;
 }
 
 /** Why `link` cannot serve as the VTEP described by `spec`, or undefined when it can. */
@@ -64,7 +69,7 @@ async function applyOrThrow(kernel: Kernel, lines: readonly IpLine[], signal: Ab
 }
 
 /** Creates the device (deleting whatever holds the name first when `replace`), brings it up and reads it back. */
-async function createVtep(kernel: Kernel, spec: VtepSpec, mac: MacAddress, replace: boolean, signal?: AbortSignal): Promise<KernelLink> {
+async function createVtep(kernel: Kernel, spec: VtepSpec, mac: MacAddress, replace: boolean, log: BackendLog, signal?: AbortSignal): Promise<CreatedVtep> {
   if (replace) await applyOrThrow(kernel, [linkDeleteLine(spec.name)], signal);
   // The coprocesses cache name → index: lines naming the new device need fresh ones.
   await Promise.all([kernel.ip.recycle(), kernel.bridge.recycle()]);
@@ -77,10 +82,20 @@ async function createVtep(kernel: Kernel, spec: VtepSpec, mac: MacAddress, repla
     signal,
   );
   await disableAcceptRa(kernel, spec.name, signal);
+  const txChecksumActive = await applyTxChecksum(kernel, spec, log, signal);
   // The kernel clamps an MTU above what the underlay allows without a word: read it back.
   const link = await readLink(kernel.runner, spec.name, signal);
   if (link === undefined) throw deviceError(spec, "created but not found");
-  return link;
+  return { link, txChecksumActive };
+}
+
+interface CreatedVtep {
+  readonly link: KernelLink;
+  readonly txChecksumActive: boolean | undefined;
+}
+
+async function applyTxChecksum(kernel: Kernel, spec: VtepSpec, log: BackendLog, signal: AbortSignal | undefined): Promise<boolean | undefined> {
+  return spec.txChecksum === undefined ? undefined : ensureTxChecksum(kernel.runner, spec.name, spec.txChecksum, log, signal);
 }
 
 /** Flannel sets accept_ra 0 so router advertisements never configure the VTEP. No IPv6 in the kernel: nothing to do. */
@@ -97,6 +112,8 @@ export interface EnsuredVtep {
   readonly link: KernelLink;
   readonly mac: MacAddress;
   readonly outcome: "adopted" | "created" | "recreated";
+  /** Whether TX checksum offload is on after the decision was applied (undefined: unknown or not applied). */
+  readonly txChecksumActive: boolean | undefined;
 }
 
 /**
@@ -111,13 +128,14 @@ export async function ensureVtep(kernel: Kernel, spec: VtepSpec, log: BackendLog
     if (reason === undefined && existing.mac !== undefined) {
       if (!existing.up) await applyOrThrow(kernel, [linkUpLine(spec.name)], signal);
       await disableAcceptRa(kernel, spec.name, signal);
-      return { link: { ...existing, up: true }, mac: existing.mac, outcome: "adopted" };
+      const txChecksumActive = await applyTxChecksum(kernel, spec, log, signal);
+      return { link: { ...existing, up: true }, mac: existing.mac, outcome: "adopted", txChecksumActive };
     }
     log.warn(`vxlan device ${spec.name} already exists with incompatible configuration: ${reason ?? "no MAC address"}; recreating it`, { device: spec.name });
   }
-  const link = await createVtep(kernel, spec, storedMac ?? randomVtepMac(), existing !== undefined, signal);
+  const { link, txChecksumActive } = await createVtep(kernel, spec, storedMac ?? randomVtepMac(), existing !== undefined, log, signal);
   if (link.mac === undefined) throw deviceError(spec, "has no MAC address");
-  return { link, mac: link.mac, outcome: existing === undefined ? "created" : "recreated" };
+  return { link, mac: link.mac, outcome: existing === undefined ? "created" : "recreated", txChecksumActive };
 }
 
 /** What restoreVtep found and did. */
@@ -137,12 +155,12 @@ export async function restoreVtep(kernel: Kernel, spec: VtepSpec, mac: MacAddres
   if (link === undefined) {
     // Flannel re-creates a deleted device but forgets its peers; the caller replays them.
     log.warn(`vxlan device ${spec.name} is gone; recreating it and replaying every peer`, { device: spec.name });
-    return { repaired: true, index: (await createVtep(kernel, spec, mac, false, signal)).index };
+    return { repaired: true, index: (await createVtep(kernel, spec, mac, false, log, signal)).link.index };
   }
   const reason = vtepIncompatibility(link, spec) ?? (link.mac === mac ? undefined : `MAC ${link.mac ?? "none"} instead of ${mac}`);
   if (reason !== undefined) {
     log.warn(`vxlan device ${spec.name} already exists with incompatible configuration: ${reason}; recreating it`, { device: spec.name });
-    return { repaired: true, index: (await createVtep(kernel, spec, mac, true, signal)).index };
+    return { repaired: true, index: (await createVtep(kernel, spec, mac, true, log, signal)).link.index };
   }
   if (!link.up) {
     log.warn(`vxlan device ${spec.name} was down; setting it up`, { device: spec.name });
@@ -150,6 +168,12 @@ export async function restoreVtep(kernel: Kernel, spec: VtepSpec, mac: MacAddres
     return { repaired: true, index: link.index };
   }
   return { repaired: false, index: link.index };
+}
+
+/** Warns (with the numbers) when the device's encapsulated packets do not fit the underlay, e.g. an adopted device kept an old, larger MTU. */
+export function warnIfMtuUnfit(log: BackendLog, device: string, family: IpFamily, mtu: number, underlay: ExternalLink): void {
+  const problem = mtuFitProblem("vxlan", { device, family, mtu }, underlay);
+  if (problem !== undefined) log.warn(problem.message, problem.fields);
 }
 
 export interface VtepAddressPlan {

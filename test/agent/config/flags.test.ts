@@ -73,6 +73,7 @@ const flagCases: readonly FlagCase[] = [
   { flag: "healthz-port", field: "healthzPort", flannelDefault: 0, sample: "8081", resolved: 8081 },
   { flag: "v", field: "verbosity", flannelDefault: 0, sample: "4", resolved: 4 },
   { flag: "vmodule", field: "vmodule", flannelDefault: "", sample: "vxlan=4,main=2", resolved: "vxlan=4,main=2" },
+  { flag: "vxlan-tx-checksum-offload", field: "vxlanTxChecksumOffload", flannelDefault: "auto", sample: "off", resolved: "off" },
   { flag: "log_backtrace_at", field: "logBacktraceAt", flannelDefault: "", sample: "main.go:120", resolved: "main.go:120" },
 ];
 const actionFlags = ["help", "version", "check-config"];
