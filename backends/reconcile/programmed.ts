@@ -34,16 +34,31 @@ export interface ChangeSteps {
   readonly ipLast: Step<"ip">[];
 }
 
+/**
+ * A slot whose delete line is built only if it is ever needed: most entries are never deleted, and
+ * a full reconcile of 5000 peers would otherwise build 15,000 lines nobody sends.
+ */
+function slot<T extends "ip" | "bridge">(key: string, write: BatchLine<T>, makeRemove: () => BatchLine<T>): Slot<T> {
+  let remove: BatchLine<T> | undefined;
+  return {
+    key,
+    write,
+    get remove() {
+      return (remove ??= makeRemove());
+    },
+  };
+}
+
 export function routeSlot(route: DesiredRoute): Slot<"ip"> {
-  return { key: `route:${routeKey(route.dst, route.metric)}`, write: routeReplaceLine(route), remove: routeDeleteLine(route) };
+  return slot(`route:${routeKey(route.dst, route.metric)}`, routeReplaceLine(route), () => routeDeleteLine(route));
 }
 
 export function neighbourSlot(entry: Parameters<typeof neighbourReplaceLine>[0]): Slot<"ip"> {
-  return { key: `neigh:${formatIp(entry.ip)}`, write: neighbourReplaceLine(entry), remove: neighbourDeleteLine(entry) };
+  return slot(`neigh:${formatIp(entry.ip)}`, neighbourReplaceLine(entry), () => neighbourDeleteLine(entry));
 }
 
 export function fdbSlot(entry: Parameters<typeof fdbReplaceLine>[0]): Slot<"bridge"> {
-  return { key: `fdb:${entry.mac}`, write: fdbReplaceLine(entry), remove: fdbDeleteLine(entry) };
+  return slot(`fdb:${entry.mac}`, fdbReplaceLine(entry), () => fdbDeleteLine(entry));
 }
 
 /** Appends the steps that turn `old` into `next` (either may be absent) for the peer `label`. */
