@@ -1,8 +1,11 @@
 // flanneld: wiring only. Flannel's start-up sequence (F:main.go; reference §2.4) — config →
 // interface/public IP → backend prepare → lease → rules → subnet.env → watch → reconcile — with
-// renewal in the background, health endpoints, and a clean stop on SIGTERM/SIGINT that leaves
-// the data plane in place so running pods keep their connectivity.
+// renewal in the background, health endpoints (/healthz, /readyz evaluated continuously, /metrics),
+// and a clean stop on SIGTERM/SIGINT that leaves the data plane in place so running pods keep
+// their connectivity. Every part reports what happens to the operational record
+// (ops/ops-record.ts), which /readyz and /metrics read.
 import { FlannelError } from "../backends/errors.ts";
+import { spawnCoprocess } from "../backends/kernel/batch-process.ts";
 import { openKernel } from "../backends/kernel/kernel.ts";
 import { createLinkQuery } from "../backends/kernel/link-query.ts";
 import { startRuleKeeper } from "../backends/kernel/rules/rule-keeper.ts";
@@ -14,12 +17,18 @@ import type { FlanneldOptions } from "./config/flag-table.ts";
 import { selectExternalInterface } from "./config/interface.ts";
 import { enabledFamilies } from "./config/net-conf-check.ts";
 import { readPreviousSubnetEnv, writeSubnetEnv } from "./config/subnet-env.ts";
+import { expectedDevices, programmedPeersOf, trafficCountersOf } from "./ops/backend-hooks.ts";
 import { startHealthServer } from "./ops/health.ts";
 import type { Log } from "./ops/log.ts";
-import { createReadinessTracker } from "./ops/readiness.ts";
+import type { MetricSources, MetricsEndpoint } from "./ops/metrics.ts";
+import { createOpsRecord } from "./ops/ops-record.ts";
+import { repeatEvery } from "./ops/periodic.ts";
+import { createReadiness } from "./ops/readiness.ts";
+import { startReadinessMonitor } from "./ops/readiness-monitor.ts";
 import { peerChangesForBackend, peersForBackend } from "./peers.ts";
 import { startReconcileLoop } from "./reconcile-loop.ts";
 import { leaseAttrs, localNode, ownSubnets, ruleFamilies, subnetEnvContent } from "./startup.ts";
+import { errorCode } from "./subnet/datastore-observer.ts";
 import { createLeaseSet } from "./subnet/lease-set.ts";
 import { openSubnetManager } from "./subnet/open-manager.ts";
 
@@ -39,14 +48,27 @@ export async function runDaemon(
   const stop = new AbortController();
   const signal = AbortSignal.any([outerSignal, stop.signal]);
   await using cleanup = new AsyncDisposableStack();
-  const readiness = createReadinessTracker();
+  const record = createOpsRecord({ leasesExpire: !options.kubeSubnetMgr });
+  const readiness = createReadiness(record, {
+    // Flannel renews --subnet-lease-renew-margin before expiry: half of it gone unrenewed is trouble.
+    nearExpiryMs: (options.subnetLeaseRenewMargin * 60_000) / 2,
+    peerWatch: options.kubeSubnetMgr ? "nodes" : "leases",
+  });
+  const resyncMs = options.iptablesResync * 1000;
 
   const previous = await readPreviousSubnetEnv(options.subnetFile);
-  const manager = await openSubnetManager(options, { log, env, previous, signal });
+  const manager = await openSubnetManager(options, { log, env, previous, signal, observer: record });
   cleanup.defer(() => manager.close());
 
+  // prom-client is loaded only when the health port is on (and only then costs its memory).
+  // `metrics.attachProbes(probes)` exports the peer probes once they run.
+  let metricSources: MetricSources | undefined;
+  let metrics: MetricsEndpoint | undefined;
   if (options.healthzPort > 0) {
-    const health = await startHealthServer(options.healthzIp, options.healthzPort, readiness);
+    const { createMetrics } = await import("./ops/metrics.ts");
+    metricSources = { record, readiness, datastore: options.kubeSubnetMgr ? "kube" : "etcd" };
+    metrics = createMetrics(metricSources);
+    const health = await startHealthServer(options.healthzIp, options.healthzPort, readiness, metrics);
     cleanup.defer(() => health.close());
     log.info("serving health endpoints", { address: `${options.healthzIp}:${health.port}` });
   }
@@ -76,9 +98,10 @@ export async function runDaemon(
     ...(hints.publicIPv6 === undefined ? {} : { publicIpv6: formatIp(hints.publicIPv6) }),
   };
   if (Object.keys(publicIps).length > 0) log.info("public IP taken from the node's annotations", publicIps);
+  const links = createLinkQuery(kernel.runner);
   const ext = await selectExternalInterface(
     { ...options, ...publicIps, enableIPv4: conf.ipv4.enabled, enableIPv6: conf.ipv6.enabled },
-    createLinkQuery(kernel.runner),
+    links,
     { signal, log },
   );
   const backendLog = log.child({ backend: conf.backendType });
@@ -91,6 +114,7 @@ export async function runDaemon(
   const prepared = await backend.prepare(localNode(conf, ext, vtepMACs), signal);
 
   const lease = await manager.acquire(leaseAttrs(conf, ext, prepared), signal);
+  record.leaseAcquired(lease);
   const own = ownSubnets(lease);
   log.info("lease acquired", {
     subnet: lease.subnet === undefined ? undefined : formatCidr(lease.subnet),
@@ -102,35 +126,42 @@ export async function runDaemon(
   const rules = await startRuleKeeper(
     {
       runner: kernel.runner,
+      spawner: spawnCoprocess, // `nft monitor`: an idle resync reads no table (quiet-rules.ts)
       mode: conf.enableNFTables ? "nftables" : "iptables",
       families: ruleFamilies(conf, lease, previous),
       masquerade: options.ipMasq,
       forward: options.iptablesForwardRules,
       randomFullyDisable: options.ipMasqFullyRandomDisable,
-      resyncMs: options.iptablesResync * 1000,
+      resyncMs,
       log: log.child({ component: "rules" }),
     },
     signal,
   );
   cleanup.defer(() => rules.close());
+  if (metricSources !== undefined) metricSources.rules = () => rules.stats();
 
   if (options.ipBlackholeRoute) {
     // Flannel re-checks every --iptables-resync seconds; a failure is logged, never fatal.
     const subnets = [own.subnet, own.subnetV6].flatMap((subnet) => (subnet === undefined ? [] : [subnet]));
-    const ensureBlackholes = (): void => {
+    // One round at a time: a slow kernel must not pile rounds up behind each other.
+    const ensureBlackholes = async (): Promise<void> => {
       for (const subnet of subnets) {
-        ensureBlackholeRoute(kernel.runner, subnet, signal)
-          .then((outcome) => outcome === "added" && log.info("blackhole route added", { subnet: formatCidr(subnet) }))
-          .catch((error: unknown) => signal.aborted || log.warn("blackhole route failed", { subnet: formatCidr(subnet), error: String(error) }));
+        try {
+          const outcome = await ensureBlackholeRoute(kernel.runner, subnet, signal);
+          if (outcome === "added") log.info("blackhole route added", { subnet: formatCidr(subnet) });
+        } catch (error) {
+          if (signal.aborted) return;
+          record.kernelError("blackhole", errorCode(error));
+          log.warn("blackhole route failed", { subnet: formatCidr(subnet), error: String(error) });
+        }
       }
     };
-    ensureBlackholes();
-    const timer = setInterval(ensureBlackholes, options.iptablesResync * 1000);
-    cleanup.defer(() => clearInterval(timer));
+    const blackholes = repeatEvery(resyncMs, ensureBlackholes, signal, true);
+    cleanup.defer(() => blackholes.stop());
   }
 
   await writeSubnetEnv(options.subnetFile, subnetEnvContent(conf, lease, prepared.mtu, options.ipMasq));
-  readiness.subnetEnvWritten();
+  record.subnetEnvWritten();
   log.info("wrote subnet.env", { file: options.subnetFile, mtu: prepared.mtu });
   // Kube: NetworkUnavailable=False. Failures are the manager's to log; it never blocks the start.
   const markingReady = manager.markNetworkReady(signal).catch((error: unknown) => log.warn("could not mark the node's network ready", { error: String(error) }));
@@ -141,24 +172,38 @@ export async function runDaemon(
   // on every resync tick.
   const leaseSet = createLeaseSet(own, { onUnknownRemoval: (removed) => log.warn("removal of a lease that was never seen", { subnet: removed.subnet === undefined ? "" : formatCidr(removed.subnet) }) });
   const warned = new Set<string>();
+  const peersKnown = (): number => leaseSet.peers().reduce((n, peer) => (peer.attrs.backendType === conf.backendType ? n + 1 : n), 0);
+  if (metricSources !== undefined) {
+    metricSources.dataPlane = {
+      backend: conf.backendType,
+      peersKnown,
+      peersProgrammed: programmedPeersOf(backend) ?? (() => record.peersProgrammed),
+      traffic: trafficCountersOf(backend),
+    };
+  }
   const loop = startReconcileLoop(
     {
       reconcile: (runSignal, depth) => backend.reconcile(peersForBackend(leaseSet.peers(), conf.backendType, log, warned), runSignal, depth),
       apply: (changes, runSignal) => backend.apply(changes, runSignal),
       // One period for every repair loop: Flannel's --iptables-resync (host-gw alone uses 10 s there).
-      resyncMs: options.iptablesResync * 1000,
+      resyncMs,
       log: backendLog,
+      onRun: (run) => record.reconcileRun(run, peersKnown()),
       onReport: (report, kind) => {
         if (kind !== "apply" && report.added + report.removed + report.repaired > 0) {
           backendLog.info("data plane reconciled", { added: report.added, removed: report.removed, repaired: report.repaired, peers: leaseSet.peers().length });
         }
         for (const error of report.errors) backendLog.error("data plane entry failed", { error: error.message });
-        if (report.errors.length === 0) readiness.dataPlaneReconciled();
       },
     },
     signal,
   );
   cleanup.defer(() => loop.stop());
+  const monitor = startReadinessMonitor(
+    { record, readiness, links, devices: expectedDevices(backend, conf), rules: () => rules.stats(), periodMs: resyncMs, log: log.child({ component: "readiness" }) },
+    signal,
+  );
+  cleanup.defer(() => monitor.close());
 
   const watching = (async () => {
     for await (const batch of manager.watchLeases(signal)) {
@@ -176,6 +221,7 @@ export async function runDaemon(
   })();
 
   const outcome = await Promise.race([manager.lost.then(() => "lease-revoked" as const), watching.then(() => "stopped" as const)]);
+  if (outcome === "lease-revoked") record.leaseLost();
   stop.abort();
   await Promise.allSettled([watching, markingReady]);
   log.info(outcome === "lease-revoked" ? "shutting down: the lease was revoked" : "shutting down; the data plane stays in place");

@@ -18,6 +18,16 @@ export interface ReconcileLoopOptions {
   readonly log: Log;
   /** Called after every run that completed (with or without entry errors). */
   readonly onReport?: (report: ReconcileReport, kind: "apply" | ReconcileDepth) => void;
+  /** Called after every run, completed or thrown, with how long it took (metrics, readiness). */
+  readonly onRun?: (run: ReconcileRunOutcome) => void;
+}
+
+/** One run as onRun reports it: `report` when it completed, `error` when it threw. */
+export interface ReconcileRunOutcome {
+  readonly kind: "apply" | ReconcileDepth;
+  readonly durationMs: number;
+  readonly report?: ReconcileReport;
+  readonly error?: unknown;
 }
 
 export interface ReconcileLoop {
@@ -48,13 +58,16 @@ export function startReconcileLoop(options: ReconcileLoopOptions, outerSignal: A
     if (changes.length > 0 && options.apply !== undefined) {
       const batch = changes;
       changes = [];
+      const started = performance.now();
       try {
         const report = await options.apply(batch, signal);
+        options.onRun?.({ kind: "apply", durationMs: performance.now() - started, report });
         options.onReport?.(report, "apply");
         if (report.needsReconcile) request("full");
         else if (report.errors.length === 0) succeeded();
       } catch (error) {
         if (signal.aborted) return;
+        options.onRun?.({ kind: "apply", durationMs: performance.now() - started, error });
         options.log.error("applying lease changes failed; reconciling everything", { error: error instanceof Error ? error.message : String(error) });
         request("full");
       }
@@ -63,14 +76,17 @@ export function startReconcileLoop(options: ReconcileLoopOptions, outerSignal: A
     changes = [];
     const depth = pending ?? "full";
     pending = undefined;
+    const started = performance.now();
     try {
       const report = await options.reconcile(signal, depth);
+      options.onRun?.({ kind: depth, durationMs: performance.now() - started, report });
       options.onReport?.(report, depth);
       if (report.errors.length === 0) succeeded();
       // A failed write gets the full treatment at once (a skipped lease would only fail again).
       else if (depth === "resync" && report.errors.some((error) => error.code !== "lease-invalid")) request("full");
     } catch (error) {
       if (signal.aborted) return;
+      options.onRun?.({ kind: depth, durationMs: performance.now() - started, error });
       options.log.error("reconcile failed; will retry at the next trigger or resync", {
         error: error instanceof Error ? error.message : String(error),
       });

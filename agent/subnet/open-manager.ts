@@ -5,6 +5,7 @@
 import type { FlanneldOptions } from "../config/flag-table.ts";
 import type { PreviousSubnetEnv } from "../config/subnet-env.ts";
 import type { Log } from "../ops/log.ts";
+import type { DatastoreObserver } from "./datastore-observer.ts";
 import type { SubnetManager } from "./manager.ts";
 
 export interface OpenManagerContext {
@@ -15,12 +16,14 @@ export interface OpenManagerContext {
   readonly previous: PreviousSubnetEnv;
   /** Stops a start-up that waits (kube: up to 10 minutes for the node cache to sync). */
   readonly signal: AbortSignal;
+  /** Hears of datastore errors, watch state and lease changes (metrics, readiness). */
+  readonly observer?: DatastoreObserver;
 }
 
 export async function openSubnetManager(options: FlanneldOptions, context: OpenManagerContext): Promise<SubnetManager> {
   if (options.kubeSubnetMgr) {
     const { openKubeSubnetManager } = await import("./kube/open-kube-manager.ts");
-    return openKubeSubnetManager(options, context.env, context.log, context.signal);
+    return openKubeSubnetManager(options, context.env, context.log, context.signal, context.observer);
   }
   const [{ connectEtcdStore }, { createEtcdSubnetManager }, { etcdStoreOptions }] = await Promise.all([
     import("./etcd/store.ts"),
@@ -34,5 +37,6 @@ export async function openSubnetManager(options: FlanneldOptions, context: OpenM
     log: context.log,
     previous: context.previous,
     renewMarginMs: options.subnetLeaseRenewMargin * 60_000,
+    ...(context.observer === undefined ? {} : { observer: context.observer }),
   });
 }

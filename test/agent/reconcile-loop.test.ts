@@ -126,3 +126,43 @@ test("an apply that needs the safety net, or throws, is followed by a full recon
   assert.ok(calls.slice(4).includes("reconcile resync"), calls.join(", "));
   assert.ok(!calls.slice(4).includes("reconcile full"), calls.join(", "));
 });
+
+test("onRun reports every run — completed or thrown — with its kind, its report or error, and how long it took", async () => {
+  const runs: { kind: string; durationMs: number; errors?: number; threw?: string }[] = [];
+  const peer: Peer = { subnet: parseCidr("10.244.9.0/24")!, publicIP: parseIp("198.18.0.9")!, backendType: "vxlan" };
+  let reconciles = 0;
+  const loop = startReconcileLoop(
+    {
+      reconcile: async (_signal, depth) => {
+        reconciles += 1;
+        await sleep(15);
+        if (reconciles === 1) throw new Error("kernel busy");
+        return depth === "full" ? clean : { ...clean, errors: [new FlannelError("kernel-command-failed", "x")] };
+      },
+      apply: async () => ({ ...clean, added: 3, needsReconcile: false }),
+      resyncMs: 60_000,
+      log: createMemoryLog(),
+      onRun: (run) =>
+        runs.push({
+          kind: run.kind,
+          durationMs: run.durationMs,
+          ...(run.report === undefined ? {} : { errors: run.report.errors.length }),
+          ...(run.error === undefined ? {} : { threw: (run.error as Error).message }),
+        }),
+    },
+    new AbortController().signal,
+  );
+  loop.trigger();
+  await sleep(40);
+  loop.trigger();
+  await sleep(40);
+  loop.submit([{ kind: "added", peer }]);
+  await sleep(20);
+  await loop.stop();
+  assert.deepEqual(runs.map(({ durationMs: _, ...rest }) => rest), [
+    { kind: "full", threw: "kernel busy" },
+    { kind: "full", errors: 0 },
+    { kind: "apply", errors: 0 },
+  ]);
+  assert.ok(runs[0]!.durationMs >= 10 && runs[1]!.durationMs >= 10, `durations ${runs.map((r) => r.durationMs)}`);
+});

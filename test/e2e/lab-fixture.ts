@@ -3,12 +3,18 @@
 // etcd, reading a node's kernel objects in the shape `ip -json` / `bridge -json` give them, and
 // computing what Flannel itself would have made from the leases (reference §3.3, §5, §7.1, §7.2,
 // §8.1) — so that the tests compare the two field by field. Not a test file itself.
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, before } from "node:test";
 import { startLab, type Lab, type LabNode, type LabOptions } from "../../deploy/lab/lab.ts";
+import { healthzPort } from "../../deploy/lab/layout.ts";
+import { execIn } from "../../deploy/lab/namespace.ts";
+import { endProcess } from "../../deploy/lab/processes.ts";
+import { identify } from "../../deploy/lab/state.ts";
+import { parseExposition, type Exposition } from "../agent/ops/exposition.ts";
+import { spawnProcess, type ManagedProcess } from "../support/process.ts";
 import { run } from "../../deploy/lab/tools/command.ts";
-import { spawnProcess } from "../support/process.ts";
 import { runStateDir, uniqueName } from "../support/run-context.ts";
 import { waitFor } from "../../deploy/lab/tools/wait.ts";
 
@@ -19,6 +25,19 @@ export const oneResyncDeadlineMs = resyncMs + 2500;
 
 export const subnetsPrefix = "/coreos.com/network/subnets/";
 export const vxlanDevice = "flannel.1";
+
+const projectRoot = fileURLToPath(new URL("../..", import.meta.url));
+
+/**
+ * The suite runner (npm test) builds dist/ once before every test; a file run on its own builds
+ * here (once per process), so the lab runs the agent of the sources under test.
+ */
+let building: Promise<unknown> | undefined;
+export async function buildUnlessInSuite(): Promise<void> {
+  if (process.env.FLANNEL_TS_SUITE === "1") return;
+  building ??= run([join(projectRoot, "node_modules/.bin/node"), "scripts/build.ts"], { cwd: projectRoot, timeoutMs: 300_000 });
+  await building;
+}
 
 /** Starts a lab with the run's prefix; every process it starts is recorded for the runner's sweep. */
 export async function startTestLab(options: Partial<Omit<LabOptions, "name">>): Promise<Lab> {
@@ -267,4 +286,73 @@ export async function udpSourceSeen(listenerNs: string, senderNs: string, target
   } finally {
     await listener.stop("SIGKILL");
   }
+}
+
+/**
+ * GET `path` from flanneld's health port inside the node's namespace, over bash's /dev/tcp: the
+ * agent's port is reached where it listens, and nothing is bound in the root namespace.
+ */
+export async function agentGet(node: LabNode, path: string): Promise<{ status: number; body: string }> {
+  const script = `exec 3<>/dev/tcp/127.0.0.1/${healthzPort} && printf 'GET ${path} HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && cat <&3`;
+  const result = await execIn(node.ns, ["timeout", "3", "bash", "-c", script], { allowFailure: true, timeoutMs: 5000 });
+  const split = result.stdout.indexOf("\r\n\r\n");
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(result.stdout)?.[1];
+  if (result.code !== 0 || status === undefined || split < 0) throw new Error(`GET ${path} on ${node.name} failed (exit ${result.code}): ${result.stdout}${result.stderr}`);
+  return { status: Number(status), body: result.stdout.slice(split + 4) };
+}
+
+/** flanneld's /metrics on `node`, parsed. */
+export async function scrapeMetrics(node: LabNode): Promise<Exposition> {
+  const { status, body } = await agentGet(node, "/metrics");
+  if (status !== 200) throw new Error(`/metrics on ${node.name} answered ${status}: ${body}`);
+  return parseExposition(body);
+}
+
+/** Stops the lab's etcd and starts it again (same command line, same data): a datastore outage. */
+export interface EtcdSwitch {
+  readonly running: boolean;
+  /** SIGTERM, and waits until it is gone. */
+  stop(): Promise<void>;
+  /** Starts it again and waits until it answers. */
+  start(): Promise<void>;
+  /** Ends an etcd this switch started (call before the lab's teardown). Idempotent. */
+  close(): Promise<void>;
+}
+
+export function etcdSwitch(lab: Lab): EtcdSwitch {
+  const etcd = labEtcd(lab);
+  // `ip netns exec` execs etcd, so the recorded PID's command line is etcd's own.
+  const argv = readFileSync(`/proc/${etcd.pid}/cmdline`, "utf8").split("\0").filter((arg) => arg !== "");
+  let original = identify(etcd.pid);
+  let restarted: ManagedProcess | undefined;
+  const stop = async (): Promise<void> => {
+    if (restarted !== undefined) {
+      await restarted.stop("SIGTERM", 10_000);
+      restarted = undefined;
+    } else if (original !== undefined) {
+      await endProcess(original, "SIGTERM", 10_000);
+      original = undefined;
+    }
+  };
+  return {
+    get running() {
+      return restarted !== undefined || original !== undefined;
+    },
+    stop,
+    async start() {
+      if (restarted !== undefined || original !== undefined) throw new Error("etcd is running");
+      const started = spawnProcess(argv, { netns: lab.fabricNs });
+      restarted = started;
+      await waitFor(
+        async () => {
+          await etcd.etcdctl("endpoint", "health", "--command-timeout=1s");
+          return true;
+        },
+        { what: "etcd healthy again", timeoutMs: 20_000, intervalMs: 100, process: started },
+      );
+    },
+    async close() {
+      if (restarted !== undefined) await stop();
+    },
+  };
 }

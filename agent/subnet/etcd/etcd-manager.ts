@@ -7,11 +7,13 @@ import { checkNetConf } from "../../config/net-conf-check.ts";
 import { parseNetConf, type CheckedNetConf } from "../../config/net-conf.ts";
 import type { PreviousSubnetEnv } from "../../config/subnet-env.ts";
 import type { Log } from "../../ops/log.ts";
+import type { DatastoreObserver } from "../datastore-observer.ts";
 import { configKey, subnetKey } from "../keys.ts";
 import type { Lease, LeaseAttrs, LeaseEvent, NodeHints, SubnetManager } from "../manager.ts";
 import { acquireLease, rewriteLease, type AcquireContext } from "./etcd-acquire.ts";
 import { watchLeases, watchOwnLease } from "./etcd-watch.ts";
 import { keepLease, type OwnLeaseEvent, type OwnLeaseSource } from "./lease-keeper.ts";
+import { observeStore } from "./observed-store.ts";
 import type { EtcdStore } from "./store-contract.ts";
 
 /** Flannel's subnetTTL: every lease is an etcd lease of 24 h. */
@@ -35,6 +37,8 @@ export interface EtcdSubnetManagerOptions {
   readonly retryAfterFailureMs?: number;
   /** Called with the own lease after every renewal or outside change. */
   readonly onLeaseChanged?: (lease: Lease) => void;
+  /** Hears of failed requests, watch state and lease changes (metrics, readiness). */
+  readonly observer?: DatastoreObserver;
 }
 
 /**
@@ -60,7 +64,8 @@ async function readConfig(store: EtcdStore, prefix: string, signal: AbortSignal)
 }
 
 export function createEtcdSubnetManager(options: EtcdSubnetManagerOptions): EtcdSubnetManager {
-  const { store, prefix } = options;
+  const { prefix, observer } = options;
+  const store = observer === undefined ? options.store : observeStore(options.store, observer);
   const log = options.log.child({ component: "subnet", store: "etcd" });
   const context: AcquireContext = {
     store,
@@ -109,7 +114,7 @@ export function createEtcdSubnetManager(options: EtcdSubnetManagerOptions): Etcd
   }
 
   function watchOwn(lease: Lease, signal: AbortSignal): AsyncIterable<OwnLeaseEvent> {
-    return watchOwnLease({ store, prefix, log }, subnetKey(prefix, lease), lease, signal);
+    return watchOwnLease({ store, prefix, log, observer }, subnetKey(prefix, lease), lease, signal);
   }
 
   return {
@@ -131,7 +136,10 @@ export function createEtcdSubnetManager(options: EtcdSubnetManagerOptions): Etcd
             lease,
             renewMarginMs: options.renewMarginMs ?? 60 * 60_000,
             ...(options.retryAfterFailureMs === undefined ? {} : { retryAfterFailureMs: options.retryAfterFailureMs }),
-            ...(options.onLeaseChanged === undefined ? {} : { onLeaseChanged: options.onLeaseChanged }),
+            onLeaseChanged: (changed) => {
+              options.onLeaseChanged?.(changed);
+              observer?.leaseChanged(changed);
+            },
             log,
           },
           keeperStop.signal,
@@ -147,7 +155,7 @@ export function createEtcdSubnetManager(options: EtcdSubnetManagerOptions): Etcd
     watchOwnLease: watchOwn,
 
     watchLeases(signal: AbortSignal): AsyncIterable<readonly LeaseEvent[]> {
-      return watchLeases({ store, prefix, log }, signal);
+      return watchLeases({ store, prefix, log, observer }, signal);
     },
 
     async markNetworkReady(): Promise<void> {

@@ -5,6 +5,7 @@
 import { isFlannelError } from "../../../backends/errors.ts";
 import type { Log } from "../../ops/log.ts";
 import { createBackoff } from "../backoff.ts";
+import { errorCode, noDatastoreObserver, type DatastoreObserver } from "../datastore-observer.ts";
 import { subnetsPrefix } from "../keys.ts";
 import type { Lease, LeaseEvent } from "../manager.ts";
 import type { OwnLeaseEvent } from "./lease-keeper.ts";
@@ -15,7 +16,12 @@ export interface WatchContext {
   readonly store: EtcdStore;
   readonly prefix: string;
   readonly log: Log;
+  /** Hears whether each watch follows the store (metrics, readiness). */
+  readonly observer?: DatastoreObserver | undefined;
 }
+
+/** The watch's name in metrics and readiness: "leases", "own-lease". */
+const watchName = (what: string): string => what.replace(/ /g, "-");
 
 function eventFromChange(change: StoredChange, log: Log): LeaseEvent | undefined {
   if (change.type === "delete") {
@@ -32,12 +38,17 @@ function eventFromChange(change: StoredChange, log: Log): LeaseEvent | undefined
  */
 async function* followChanges(context: WatchContext, target: WatchTarget, afterRevision: bigint, what: string, signal: AbortSignal): AsyncGenerator<WatchUpdate> {
   const backoff = createBackoff();
+  const observer = context.observer ?? noDatastoreObserver;
+  const name = watchName(what);
+  const following = (): void => observer.watchFollowing(name);
   let revision = afterRevision;
   let disconnected = false;
   while (!signal.aborted) {
+    if (disconnected) observer.watchRestarted(name, "error");
     try {
-      for await (const update of context.store.watch(target, revision, signal)) {
+      for await (const update of context.store.watch(target, revision, signal, following)) {
         if (disconnected) context.log.info("etcd watch resumed", { watch: what, revision: String(revision) });
+        following();
         disconnected = false;
         backoff.reset();
         yield update;
@@ -46,6 +57,7 @@ async function* followChanges(context: WatchContext, target: WatchTarget, afterR
       }
     } catch (error) {
       if (signal.aborted) return;
+      observer.watchInterrupted(name, errorCode(error));
       if (!disconnected) {
         context.log.warn("etcd watch interrupted; reconnecting", {
           watch: what,
@@ -60,13 +72,18 @@ async function* followChanges(context: WatchContext, target: WatchTarget, afterR
 }
 
 /** Retries `operation` with backoff until it succeeds or the signal aborts (then it rejects). */
-async function retrying<T>(context: WatchContext, what: string, operation: () => Promise<T>, signal: AbortSignal): Promise<T> {
+async function retrying<T>(context: WatchContext, what: string, watch: string, operation: () => Promise<T>, signal: AbortSignal): Promise<T> {
   const backoff = createBackoff();
-  for (;;) {
+  const observer = context.observer ?? noDatastoreObserver;
+  for (let attempt = 1; ; attempt++) {
     try {
-      return await operation();
+      if (attempt > 1) observer.watchRestarted(watch, "error");
+      const result = await operation();
+      observer.watchFollowing(watch);
+      return result;
     } catch (error) {
       if (signal.aborted) throw signal.reason;
+      observer.watchInterrupted(watch, errorCode(error));
       context.log.warn(`${what} failed; retrying`, { error: isFlannelError(error) ? error.message : String(error), retryInMs: backoff.nextDelayMs });
       await backoff.wait(signal);
     }
@@ -78,7 +95,7 @@ export async function* watchLeases(context: WatchContext, signal: AbortSignal): 
   while (!signal.aborted) {
     let listed: Awaited<ReturnType<EtcdStore["list"]>>;
     try {
-      listed = await retrying(context, "listing leases", () => context.store.list(prefix, signal), signal);
+      listed = await retrying(context, "listing leases", "leases", () => context.store.list(prefix, signal), signal);
     } catch {
       return; // aborted
     }
@@ -86,6 +103,7 @@ export async function* watchLeases(context: WatchContext, signal: AbortSignal): 
     for await (const update of followChanges(context, { prefix }, listed.revision, "leases", signal)) {
       if (update.kind === "compacted") {
         context.log.warn("etcd history was compacted under the lease watch; listing again", { prefix });
+        context.observer?.watchRestarted("leases", "compacted");
         break;
       }
       const events = update.changes.flatMap((change) => eventFromChange(change, context.log) ?? []);
@@ -103,7 +121,7 @@ export async function* watchOwnLease(context: WatchContext, key: string, lease: 
   while (!signal.aborted) {
     let current: Awaited<ReturnType<EtcdStore["get"]>>;
     try {
-      current = await retrying(context, "reading the own lease", () => context.store.get(key, signal), signal);
+      current = await retrying(context, "reading the own lease", "own-lease", () => context.store.get(key, signal), signal);
     } catch {
       return; // aborted
     }
@@ -112,7 +130,10 @@ export async function* watchOwnLease(context: WatchContext, key: string, lease: 
       return;
     }
     for await (const update of followChanges(context, { key }, current.revision, "own lease", signal)) {
-      if (update.kind === "compacted") break; // read the key again
+      if (update.kind === "compacted") {
+        context.observer?.watchRestarted("own-lease", "compacted");
+        break; // read the key again
+      }
       for (const change of update.changes) {
         if (change.type === "delete") {
           yield { kind: "revoked" };

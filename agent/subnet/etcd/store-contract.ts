@@ -64,9 +64,10 @@ export interface EtcdStore {
   /**
    * Changes after `afterRevision`, in order, each exactly once. Ends after a "compacted" update
    * or when `signal` aborts; throws etcd-unavailable when the connection is lost (the caller
-   * resumes from the last revision it saw).
+   * resumes from the last revision it saw). `onEstablished` is called when etcd confirms the
+   * watch: from then on it follows the store, even while no change arrives.
    */
-  watch(target: WatchTarget, afterRevision: bigint, signal: AbortSignal): AsyncIterable<WatchUpdate>;
+  watch(target: WatchTarget, afterRevision: bigint, signal: AbortSignal, onEstablished?: () => void): AsyncIterable<WatchUpdate>;
   /** Closes the connection. Idempotent. */
   close(): Promise<void>;
 }

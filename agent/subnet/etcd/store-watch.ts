@@ -38,6 +38,8 @@ export interface WatchSessionOptions {
   readonly classify: (error: unknown) => AttemptFailure;
   /** Registers what to do when the store closes; returns the registration's removal. */
   readonly onStoreClose: (stop: () => void) => () => void;
+  /** Called once etcd confirms the watch (metrics, readiness: the watch follows the store). */
+  readonly onEstablished?: (() => void) | undefined;
 }
 
 const reopenAfterMs = 100;
@@ -101,6 +103,7 @@ export async function* watchUpdates(options: WatchSessionOptions, signal: AbortS
     if (response.created) {
       established = true;
       clearTimeout(connectTimer);
+      options.onEstablished?.();
       return;
     }
     queue.push(toUpdate(response));

@@ -303,7 +303,7 @@ export async function connectEtcdStore(options: EtcdStoreOptions): Promise<EtcdS
       return BigInt(response.deleted) > 0n;
     },
 
-    watch(target, afterRevision, signal) {
+    watch(target, afterRevision, signal, onEstablished) {
       const operation: EtcdOperation = "key" in target ? { name: "watch", subject: target.key } : { name: "watch prefix", subject: target.prefix };
       if (closed && !signal.aborted) return failing(etcdUnavailable(endpoints, operation, closedError()));
       return watchUpdates(
@@ -314,6 +314,7 @@ export async function connectEtcdStore(options: EtcdStoreOptions): Promise<EtcdS
           operation,
           timeoutMs,
           classify: classifyFailure,
+          onEstablished,
           onStoreClose: (stop) => {
             stopWatches.add(stop);
             return () => stopWatches.delete(stop);

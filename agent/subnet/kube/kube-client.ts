@@ -36,8 +36,9 @@ export interface KubeClient {
   /**
    * Watches nodes from `resourceVersion` (bookmarks on) and calls `onEvent` for each line; resolves
    * when the server ends the stream (or `signal` aborts), rejects with a classified FlannelError.
+   * `onOpen` is called once the server accepted the watch (its 200 arrived).
    */
-  watchNodes(resourceVersion: string, onEvent: (event: RawWatchEvent) => void, signal: AbortSignal): Promise<void>;
+  watchNodes(resourceVersion: string, onEvent: (event: RawWatchEvent) => void, signal: AbortSignal, onOpen?: () => void): Promise<void>;
 }
 
 /** The HTTP status behind a FlannelError from this client (undefined: no answer at all). */
@@ -139,7 +140,7 @@ export function createKubeClient(config: KubeConfig, requestTimeoutMs: number, w
       return pod.spec?.nodeName ?? "";
     },
 
-    watchNodes(resourceVersion, onEvent, signal) {
+    watchNodes(resourceVersion, onEvent, signal, onOpen) {
       if (signal.aborted) return Promise.resolve(); // nothing to watch any more: a normal end
       return new Promise<void>((resolve, reject) => {
         let controller: AbortController | undefined;
@@ -163,6 +164,7 @@ export function createKubeClient(config: KubeConfig, requestTimeoutMs: number, w
           .then((started) => {
             controller = started;
             if (signal.aborted) started.abort();
+            else onOpen?.();
           }, finish);
       });
     },

@@ -12,10 +12,12 @@ import { parseNetConf, type NetConf } from "../../config/net-conf.ts";
 import type { Log } from "../../ops/log.ts";
 import { kubeAnnotations, nodeHintsFrom, type KubeAnnotations } from "./annotations.ts";
 import { acquireKubeLease, markNodeNetworkReady, persistently, readOwnNode, type OwnNodeContext } from "./kube-acquire.ts";
+import type { DatastoreObserver } from "../datastore-observer.ts";
 import { createKubeClient, type KubeClient } from "./kube-client.ts";
 import { kubeConfigFor } from "./kube-config.ts";
 import { defaultKubeTiming, type KubeManagerOptions, type KubeTiming } from "./kube-options.ts";
 import { listNodeFacts, watchNodeLeases, type ListedNodes } from "./kube-watch.ts";
+import { observeKubeClient } from "./observed-client.ts";
 import type { Lease, LeaseAttrs, LeaseEvent, NodeHints, SubnetManager } from "./manager-contract.ts";
 
 async function readNetConf(path: string): Promise<NetConf> {
@@ -73,12 +75,18 @@ async function syncNodeCache(client: KubeClient, names: KubeAnnotations, options
   }
 }
 
-export async function createKubeSubnetManager(options: KubeManagerOptions, parentLog: Log, signal: AbortSignal = new AbortController().signal): Promise<SubnetManager> {
+export async function createKubeSubnetManager(
+  options: KubeManagerOptions,
+  parentLog: Log,
+  signal: AbortSignal = new AbortController().signal,
+  observer?: DatastoreObserver,
+): Promise<SubnetManager> {
   const log = parentLog.child({ component: "subnet", store: "kube" });
   const timing: KubeTiming = { ...defaultKubeTiming, ...options.timing };
   const names = kubeAnnotations(options.annotationPrefix);
   const conf = await readNetConf(options.netConfigPath);
-  const client = createKubeClient(kubeConfigFor(options, log), timing.requestTimeoutMs, timing.watchIdleTimeoutMs);
+  const plainClient = createKubeClient(kubeConfigFor(options, log), timing.requestTimeoutMs, timing.watchIdleTimeoutMs);
+  const client = observer === undefined ? plainClient : observeKubeClient(plainClient, observer);
   const lifetime = new AbortController();
   const nodeName = await resolveNodeName(client, options, log, timing, signal);
   log.info("kube subnet manager starting", { node: nodeName, server: client.server, annotationPrefix: names.prefix });
@@ -117,6 +125,7 @@ export async function createKubeSubnetManager(options: KubeManagerOptions, paren
           log,
           queueDepth: options.eventQueueDepth,
           timing,
+          observer,
           takeInitialList: () => {
             const taken = initialList;
             initialList = undefined;

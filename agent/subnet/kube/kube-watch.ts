@@ -9,6 +9,7 @@
 import { isFlannelError } from "../../../backends/errors.ts";
 import type { Log } from "../../ops/log.ts";
 import { createBackoff } from "../backoff.ts";
+import { errorCode, noDatastoreObserver, type DatastoreObserver } from "../datastore-observer.ts";
 import type { KubeAnnotations } from "./annotations.ts";
 import { httpStatusOf, type KubeClient, type RawWatchEvent } from "./kube-client.ts";
 import type { KubeTiming } from "./kube-options.ts";
@@ -30,7 +31,12 @@ export interface NodeWatchContext {
   readonly timing: KubeTiming;
   /** The list made at start-up (Flannel's cache sync), used once for the first snapshot. */
   readonly takeInitialList?: () => ListedNodes | undefined;
+  /** Hears whether the node watch follows the API server (metrics, readiness). */
+  readonly observer?: DatastoreObserver | undefined;
 }
+
+/** The node watch's name in metrics and readiness. */
+const watchName = "nodes";
 
 export async function listNodeFacts(client: KubeClient, names: KubeAnnotations, signal: AbortSignal): Promise<ListedNodes> {
   const list = await client.listNodes(signal);
@@ -83,6 +89,7 @@ function openStream(context: NodeWatchContext, resourceVersion: string, signal: 
     signal.removeEventListener("abort", stop);
     notify();
   };
+  const observer = context.observer ?? noDatastoreObserver;
   context.client
     .watchNodes(
       resourceVersion,
@@ -98,6 +105,7 @@ function openStream(context: NodeWatchContext, resourceVersion: string, signal: 
         notify();
       },
       controller.signal,
+      () => observer.watchFollowing(watchName),
     )
     .then(
       () => finish({ kind: "closed" }),
@@ -125,14 +133,18 @@ export async function* watchNodeLeases(context: NodeWatchContext, signal: AbortS
   const { log, timing } = context;
   const tracker = createNodeTracker(context.names, context.families, log);
   const backoff = createBackoff(timing.backoffInitialMs, timing.backoffMaxMs);
+  const observer = context.observer ?? noDatastoreObserver;
   let outage: string | undefined; // the problem being waited out, logged once
-  const trouble = (what: string, error: unknown) => {
+  const trouble = (what: string, error: unknown, code = errorCode(error)) => {
+    observer.watchInterrupted(watchName, code);
+    observer.watchRestarted(watchName, "error");
     const message = isFlannelError(error) ? error.message : String(error);
     if (outage === undefined) log.warn(`${what}; retrying`, { error: message });
     else log.debug(`${what}; retrying`, { error: message, retryInMs: backoff.nextDelayMs });
     outage = message;
   };
   const recovered = (what: string) => {
+    observer.watchFollowing(watchName);
     if (outage !== undefined) log.info(what);
     outage = undefined;
     backoff.reset();
@@ -204,13 +216,15 @@ export async function* watchNodeLeases(context: NodeWatchContext, signal: AbortS
       stream = undefined;
       if (!expired && end.kind === "failed" && (httpStatusOf(end.error) === 410 || httpStatusOf(end.error) === 504)) expired = true;
       if (expired) {
+        observer.watchRestarted(watchName, "expired");
         log.info("the node watch's resourceVersion expired; listing nodes again", { resourceVersion });
         break;
       }
       if (signal.aborted) return;
-      if (streamError !== undefined) trouble("the node watch reported an error", streamError);
+      if (streamError !== undefined) trouble("the node watch reported an error", streamError, "kube-watch-error");
       else if (end.kind === "failed") trouble("the node watch failed", end.error);
       else if (end.kind === "overflow") {
+        observer.watchRestarted(watchName, "overflow");
         log.warn("more node events than EVENT_QUEUE_DEPTH waited; re-watching from the last one handled", { queueDepth: context.queueDepth, resourceVersion });
         continue;
       } else if (received > 0 || Date.now() - openedAt >= 1000) continue; // a normal end (server timeout, idle): re-watch at once

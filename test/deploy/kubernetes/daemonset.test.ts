@@ -60,7 +60,7 @@ describe("kube-flannel.yml: the DaemonSet", () => {
 
   test("the probe paths are the ones flanneld's health server answers: liveness at once, readiness once ready", async () => {
     let notReady: string | undefined = "subnet.env not written yet";
-    await using server = await startHealthServer("127.0.0.1", 0, { notReadyReason: () => notReady });
+    await using server = await startHealthServer("127.0.0.1", 0, { problems: () => (notReady === undefined ? [] : [notReady]) });
     const status = async (path: string | undefined): Promise<number> => (await fetch(`http://127.0.0.1:${server.port}${path}`)).status;
     const liveness = required(flanneld.livenessProbe?.httpGet?.path, "liveness path");
     const readiness = required(flanneld.readinessProbe?.httpGet?.path, "readiness path");
