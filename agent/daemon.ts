@@ -23,6 +23,7 @@ import type { Log } from "./ops/log.ts";
 import type { MetricSources, MetricsEndpoint } from "./ops/metrics.ts";
 import { createOpsRecord } from "./ops/ops-record.ts";
 import { repeatEvery } from "./ops/periodic.ts";
+import { logPeerChanges } from "./ops/peer-change-log.ts";
 import { createReadiness } from "./ops/readiness.ts";
 import { startReadinessMonitor } from "./ops/readiness-monitor.ts";
 import { peerChangesForBackend, peersForBackend } from "./peers.ts";
@@ -111,7 +112,8 @@ export async function runDaemon(
     ...(hints.vtepMAC === undefined ? {} : { vtepMAC: hints.vtepMAC }),
     ...(hints.vtepMACv6 === undefined ? {} : { vtepMACv6: hints.vtepMACv6 }),
   };
-  const prepared = await backend.prepare(localNode(conf, ext, vtepMACs), signal);
+  const prepared = await backend.prepare({ ...localNode(conf, ext, vtepMACs), txChecksumOffload: options.vxlanTxChecksumOffload }, signal);
+  if (metricSources !== undefined && backend.txChecksumOffload !== undefined) metricSources.txChecksumOffload = backend.txChecksumOffload;
 
   const lease = await manager.acquire(leaseAttrs(conf, ext, prepared), signal);
   record.leaseAcquired(lease);
@@ -208,12 +210,7 @@ export async function runDaemon(
   const watching = (async () => {
     for await (const batch of manager.watchLeases(signal)) {
       const changes = leaseSet.apply(batch);
-      for (const change of changes) {
-        log.info(change.kind === "added" ? "peer added" : "peer removed", {
-          peer: change.lease.subnet === undefined ? "" : formatCidr(change.lease.subnet),
-          publicIP: formatIp(change.lease.attrs.publicIP),
-        });
-      }
+      logPeerChanges(log, changes);
       // A snapshot (the first list, a re-list) is the store's whole truth: reconcile against it.
       if (batch.some((event) => event.kind === "snapshot")) loop.trigger();
       else loop.submit(peerChangesForBackend(changes, conf.backendType, log, warned));

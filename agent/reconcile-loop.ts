@@ -6,6 +6,10 @@
 //  - the resync timer: a "resync" reconcile (cheap while nothing changed, see ReconcileDepth).
 // Pending changes go before a pending reconcile; a full request outranks a resync. A missed or
 // repeated trigger can never leave the kernel wrong for longer than a few resync periods.
+// While lease changes are flowing (a node starting into a cluster of thousands, a burst of
+// joins), a resync tick waits: it would read every table the burst is changing and hold up the
+// applies queued behind it. It waits at most `maxPostponedResyncs` ticks, so that constant churn
+// never switches the safety net off.
 import type { ApplyReport, PeerChange, ReconcileDepth, ReconcileReport } from "../backends/backend.ts";
 import type { Log } from "./ops/log.ts";
 
@@ -41,12 +45,17 @@ export interface ReconcileLoop {
   stop(): Promise<void>;
 }
 
+/** A resync tick within half a period of the last apply waits, but never more than this many in a row. */
+export const maxPostponedResyncs = 2;
+
 export function startReconcileLoop(options: ReconcileLoopOptions, outerSignal: AbortSignal): ReconcileLoop {
   const stopping = new AbortController();
   const signal = AbortSignal.any([outerSignal, stopping.signal]);
   let pending: ReconcileDepth | undefined;
   let changes: PeerChange[] = [];
   let running: Promise<void> | undefined;
+  let lastApplyEnded = Number.NEGATIVE_INFINITY;
+  let postponed = 0;
   let succeeded: () => void = () => {};
   const firstSuccess = new Promise<void>((resolve) => (succeeded = resolve));
 
@@ -60,7 +69,7 @@ export function startReconcileLoop(options: ReconcileLoopOptions, outerSignal: A
       changes = [];
       const started = performance.now();
       try {
-        const report = await options.apply(batch, signal);
+        const report = await options.apply(batch, signal).finally(() => (lastApplyEnded = performance.now()));
         options.onRun?.({ kind: "apply", durationMs: performance.now() - started, report });
         options.onReport?.(report, "apply");
         if (report.needsReconcile) request("full");
@@ -106,6 +115,12 @@ export function startReconcileLoop(options: ReconcileLoopOptions, outerSignal: A
   }
 
   const timer = setInterval(() => {
+    const busy = changes.length > 0 || performance.now() - lastApplyEnded < options.resyncMs / 2;
+    if (busy && postponed < maxPostponedResyncs) {
+      postponed += 1;
+      return;
+    }
+    postponed = 0;
     request("resync");
     kick();
   }, options.resyncMs);

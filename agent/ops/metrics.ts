@@ -5,6 +5,7 @@
 // documented in README.md ("Metrics and health"); prom-client's default process_* and nodejs_*
 // metrics are kept (memory, CPU, file descriptors, event loop, GC).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { TxChecksumOffloadReport } from "../../backends/backend.ts";
 import type { RuleKeeperStats } from "../../backends/kernel/rules/rule-keeper.ts";
 import type { TrafficCounters } from "./backend-hooks.ts";
 import type { LabelledCounts } from "./labelled-counts.ts";
@@ -27,6 +28,8 @@ export interface MetricSources {
   readonly datastore: "etcd" | "kube";
   dataPlane?: DataPlaneSource | undefined;
   rules?: (() => RuleKeeperStats) | undefined;
+  /** vxlan: the TX checksum-offload decision taken at start. */
+  txChecksumOffload?: (() => TxChecksumOffloadReport | undefined) | undefined;
 }
 
 export interface MetricsEndpoint {
@@ -146,6 +149,15 @@ export function createMetrics(sources: MetricSources): MetricsEndpoint {
       if (stats !== undefined) this.inc(stats.repairedDifferences);
     },
   });
+  gauge(
+    "flannel_vxlan_tx_checksum_offload_workaround",
+    "1 when TX checksum offload was turned off on the VXLAN devices (the workaround), 0 when left on; basis: flag, kernel, driver or none (--vxlan-tx-checksum-offload).",
+    ["setting", "basis"],
+    (g) => {
+      const report = sources.txChecksumOffload?.();
+      if (report !== undefined) g.set({ setting: report.setting, basis: report.basis }, report.workaround ? 1 : 0);
+    },
+  );
   counterFromMap("flannel_backend_packets_total", "Packets through a userspace data plane (udp), by direction (tx: to peers, rx: from peers).", "direction", (c) => c.packets);
   counterFromMap("flannel_backend_bytes_total", "Bytes through a userspace data plane (udp), by direction.", "direction", (c) => c.bytes);
   counterFromMap("flannel_backend_drops_total", "Packets a userspace data plane (udp) dropped, by reason.", "reason", (c) => c.drops);

@@ -166,3 +166,39 @@ test("onRun reports every run — completed or thrown — with its kind, its rep
   ]);
   assert.ok(runs[0]!.durationMs >= 10 && runs[1]!.durationMs >= 10, `durations ${runs.map((r) => r.durationMs)}`);
 });
+
+test("a resync tick waits while lease changes flow, but never more than two ticks in a row", async () => {
+  const kinds: string[] = [];
+  const loop = startReconcileLoop(
+    {
+      reconcile: async (_signal, depth) => {
+        kinds.push(depth);
+        return clean;
+      },
+      apply: async () => {
+        kinds.push("apply");
+        return { ...clean, needsReconcile: false };
+      },
+      resyncMs: 40,
+      log: createMemoryLog(),
+    },
+    new AbortController().signal,
+  );
+  const peer: Peer = { subnet: parseCidr("10.244.9.0/24")!, publicIP: parseIp("198.18.0.9")!, backendType: "vxlan" };
+  // A change every 5 ms for 400 ms: ten resync periods, each within half a period of an apply.
+  const until = performance.now() + 400;
+  while (performance.now() < until) {
+    loop.submit([{ kind: "added", peer }]);
+    await sleep(5);
+  }
+  const resyncsDuringChurn = kinds.filter((kind) => kind === "resync").length;
+  // Quiet again: every tick resyncs.
+  const before = kinds.length;
+  await sleep(200);
+  await loop.stop();
+  const resyncsWhenQuiet = kinds.slice(before).filter((kind) => kind === "resync").length;
+  assert.ok(kinds.filter((kind) => kind === "apply").length > 20);
+  // Ten ticks: without postponing about ten resyncs, with it one in three (three or four).
+  assert.ok(resyncsDuringChurn >= 2 && resyncsDuringChurn <= 5, `resyncs during churn: ${resyncsDuringChurn}`);
+  assert.ok(resyncsWhenQuiet >= 3, `resyncs when quiet: ${resyncsWhenQuiet}`);
+});
