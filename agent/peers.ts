@@ -1,6 +1,10 @@
 // From leases to the data plane's peers. The one place where agent/ types meet backends/ types:
 // backends never see a Lease, only a Peer. Leases of another backend type are left out with a
 // warning, as Flannel's vxlan and host-gw backends do (F:pkg/backend/vxlan/vxlan_network.go).
+//
+// udp is the exception: Flannel's udp backend writes no BackendType (its leases and backend-type
+// annotations carry ""), and it filters nothing. A udp agent therefore takes a lease without a
+// type as a udp peer (and one that says "udp"); a lease naming another backend is still left out.
 import type { Peer, PeerChange } from "../backends/backend.ts";
 import { formatCidr } from "../backends/net/ip.ts";
 import { weakMemo } from "../backends/reconcile/weak-memo.ts";
@@ -24,6 +28,16 @@ function buildPeer(lease: Lease): Peer {
   };
 }
 
+/** The BackendType a node running `backendType` writes in its lease: none for udp, as Flannel. */
+export function leaseBackendType(backendType: string): string {
+  return backendType === "udp" ? "" : backendType;
+}
+
+/** Whether a lease whose BackendType is `leaseType` is a peer of a `backendType` node. */
+export function isPeerOfType(leaseType: string, backendType: string): boolean {
+  return leaseType === backendType || (backendType === "udp" && leaseType === "");
+}
+
 function warnForeign(lease: Lease, backendType: string, log: Log, warned: Set<string>): void {
   const subnet = lease.subnet === undefined ? "" : formatCidr(lease.subnet);
   const key = `${subnet}|${lease.attrs.backendType}`;
@@ -41,7 +55,7 @@ export function peerChangesForBackend(changes: readonly LeaseChange[], backendTy
   return changes.map((change): PeerChange => {
     const peer = peerFromLease(change.lease);
     if (change.kind === "removed") return { kind: "removed", peer };
-    if (change.lease.attrs.backendType === backendType) return { kind: "added", peer };
+    if (isPeerOfType(change.lease.attrs.backendType, backendType)) return { kind: "added", peer };
     warnForeign(change.lease, backendType, log, warned);
     return { kind: "removed", peer };
   });
@@ -54,7 +68,7 @@ export function peerChangesForBackend(changes: readonly LeaseChange[], backendTy
 export function peersForBackend(leases: readonly Lease[], backendType: string, log: Log, warned: Set<string>): Peer[] {
   const peers: Peer[] = [];
   for (const lease of leases) {
-    if (lease.attrs.backendType === backendType) {
+    if (isPeerOfType(lease.attrs.backendType, backendType)) {
       peers.push(peerFromLease(lease));
       continue;
     }

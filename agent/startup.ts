@@ -7,6 +7,7 @@ import { parseIp, type Cidr } from "../backends/net/ip.ts";
 import type { ExternalInterface } from "./config/interface.ts";
 import type { NetConf } from "./config/net-conf.ts";
 import type { PreviousSubnetEnv, SubnetEnvContent } from "./config/subnet-env.ts";
+import { leaseBackendType } from "./peers.ts";
 import type { Lease, LeaseAttrs } from "./subnet/manager.ts";
 
 export function localNode(conf: NetConf, ext: ExternalInterface, vtepMACs: Pick<LocalNode, "vtepMAC" | "vtepMACv6"> = {}): LocalNode {
@@ -23,12 +24,15 @@ export function localNode(conf: NetConf, ext: ExternalInterface, vtepMACs: Pick<
   };
 }
 
-/** Flannel writes PublicIP "0.0.0.0" when the node has no IPv4 address to advertise. */
+/**
+ * Flannel writes PublicIP "0.0.0.0" when the node has no IPv4 address to advertise, and no
+ * BackendType for udp (its lease is only the public addresses; kube: backend-type "").
+ */
 export function leaseAttrs(conf: NetConf, ext: ExternalInterface, prepared: PreparedBackend): LeaseAttrs {
   return {
     publicIP: ext.extAddr ?? parseIp("0.0.0.0")!,
     ...(conf.ipv6.enabled && ext.extV6Addr !== undefined ? { publicIPv6: ext.extV6Addr } : {}),
-    backendType: conf.backendType,
+    backendType: leaseBackendType(conf.backendType),
     ...(prepared.backendData === undefined ? {} : { backendData: prepared.backendData }),
     ...(prepared.backendV6Data === undefined ? {} : { backendV6Data: prepared.backendV6Data }),
   };

@@ -1,9 +1,14 @@
 // The backends this build can run, by net-conf.json `Backend.Type`. An explicit table built by
 // the daemon — no registration by import side effect (Flannel's init()-time registry).
+//
+// udp is loaded lazily: its module brings the native data plane (dgram-native), which vxlan and
+// host-gw nodes must never load. The factory returns at once a backend whose first call imports
+// the real one, so the registry stays synchronous for every type (the import above is types only).
 import type { Backend, BackendLog, BackendType } from "./backend.ts";
 import { FlannelError } from "./errors.ts";
 import { createHostGwBackend } from "./hostgw/hostgw-backend.ts";
 import type { Kernel } from "./kernel/kernel.ts";
+import type { UdpBackend } from "./udp/udp-backend.ts";
 import { createVxlanBackend } from "./vxlan/vxlan-backend.ts";
 
 export interface BackendDeps {
@@ -13,10 +18,35 @@ export interface BackendDeps {
 
 export type BackendFactory = (deps: BackendDeps) => Backend;
 
+/**
+ * The udp backend, its module imported on the first call (prepare, in the daemon). The hooks the
+ * agent finds by shape (counters, programmedPeers, deviceNames) answer from the loaded backend.
+ */
+function lazyUdpBackend(deps: BackendDeps): UdpBackend {
+  let loaded: UdpBackend | undefined;
+  let loading: Promise<UdpBackend> | undefined;
+  const backend = (): Promise<UdpBackend> => (loading ??= import("./udp/udp-backend.ts").then((module) => (loaded = module.createUdpBackend(deps))));
+  return {
+    type: "udp",
+    prepare: async (local, signal) => (await backend()).prepare(local, signal),
+    configure: async (own, signal) => (await backend()).configure(own, signal),
+    reconcile: async (peers, signal, depth) => (await backend()).reconcile(peers, signal, depth),
+    apply: async (changes, signal) => (await backend()).apply(changes, signal),
+    counters: () => loaded?.counters(),
+    programmedPeers: () => loaded?.programmedPeers() ?? 0,
+    deviceNames: () => loaded?.deviceNames() ?? [],
+    // Never loads the module only to close it.
+    close: async () => {
+      if (loading !== undefined) await (await loading).close();
+    },
+  };
+}
+
 export const backendFactories = {
   vxlan: (deps) => createVxlanBackend(deps),
   "host-gw": (deps) => createHostGwBackend(deps),
-} satisfies Partial<Record<BackendType, BackendFactory>>;
+  udp: (deps) => lazyUdpBackend(deps),
+} satisfies Record<BackendType, BackendFactory>;
 
 export type SupportedBackendType = keyof typeof backendFactories;
 
@@ -28,7 +58,7 @@ function isSupported(type: string): type is SupportedBackendType {
 
 /**
  * The backend for `type` (as net-conf.json's Backend.Type, which Flannel lower-cases before the
- * lookup). Any other type — udp included, until it is built — is refused naming the supported ones.
+ * lookup). Any other type is refused naming the supported ones.
  */
 export function createBackend(type: string, deps: BackendDeps): Backend {
   const wanted = type.toLowerCase();

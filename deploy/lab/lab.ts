@@ -156,7 +156,14 @@ export async function startLab(given: StartLabOptions = {}, signal: AbortSignal 
     ...(built.etcd === undefined ? {} : { etcd: built.etcd }),
     ...(built.kube === undefined ? {} : { kube: built.kube }),
     timings: progress.timings,
-    status: () => Promise.all(nodes.map((node) => nodeStatus(node, options.backend, options.network, options.nodes))),
+    status: () =>
+      Promise.all(
+        nodes.map((node) => {
+          // udp counts peers by pinging their flannel0 addresses, so it needs their subnets.
+          const peerSubnets = nodes.filter((other) => other !== node).flatMap((other) => other.subnet() ?? []);
+          return nodeStatus(node, options.backend, options.network, options.nodes, peerSubnets);
+        }),
+      ),
     pingMatrix: () => pingMatrix(pods),
     async waitConverged({ timeoutMs = 30_000, signal: waitSignal } = {}) {
       const deadline = Date.now() + timeoutMs;

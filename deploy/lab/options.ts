@@ -1,11 +1,11 @@
-// The lab's options and its command line: `lab [--nodes N] [--backend vxlan|host-gw]
+// The lab's options and its command line: `lab [--nodes N] [--backend vxlan|host-gw|udp]
 // [--network CIDR] [--name NAME] [--once] [--ip-masq] [--kube]` and `lab down [--name NAME]`.
 // Pure: parsing returns a value or throws a LabUsageError; the CLI decides what to print.
 import { randomBytes } from "node:crypto";
 import { parseCidr, formatCidr } from "../../backends/net/ip.ts";
 
-export type LabBackend = "vxlan" | "host-gw";
-export const labBackends: readonly LabBackend[] = ["vxlan", "host-gw"];
+export type LabBackend = "vxlan" | "host-gw" | "udp";
+export const labBackends: readonly LabBackend[] = ["vxlan", "host-gw", "udp"];
 
 export interface LabOptions {
   /** Prefix of every namespace the lab makes (`<name>-fabric`, `<name>-node1`, …). */
@@ -30,11 +30,11 @@ export class LabUsageError extends Error {
   override readonly name = "LabUsageError";
 }
 
-export const labUsage = `usage: npm run lab [-- --nodes N] [--backend vxlan|host-gw] [--network CIDR] [--name NAME] [--once] [--ip-masq] [--kube]
+export const labUsage = `usage: npm run lab [-- --nodes N] [--backend vxlan|host-gw|udp] [--network CIDR] [--name NAME] [--once] [--ip-masq] [--kube]
        npm run lab -- down [--name NAME]
 
   --nodes N        nodes (network namespaces, one flanneld each), 1..50, default 3
-  --backend TYPE   vxlan (default) or host-gw
+  --backend TYPE   vxlan (default), host-gw or udp (flannel0, port 8285, the native data plane)
   --network CIDR   the flannel Network, an IPv4 /8../22, default 10.244.0.0/16
   --name NAME      prefix of the lab's namespaces (lowercase letters, digits, inner hyphens, starting
                    with a letter, at most 24); default a random labXXXX
@@ -84,7 +84,7 @@ function checkNodes(text: string): number {
 
 function checkBackend(text: string): LabBackend {
   const backend = labBackends.find((known) => known === text);
-  if (backend === undefined) throw new LabUsageError(`invalid --backend ${JSON.stringify(text)}: ${labBackends.join(" or ")}`);
+  if (backend === undefined) throw new LabUsageError(`invalid --backend ${JSON.stringify(text)}: ${labBackends.join(", ")}`);
   return backend;
 }
 

@@ -1,8 +1,10 @@
 // What the lab reports about itself, read from the kernel and the agents rather than believed:
 // per node the subnet (subnet.env), how many peers are programmed (routes the backend made:
-// via flannel.1 for vxlan, via eth0 to a peer's public IP for host-gw) and whether flanneld says
-// it is ready; and the pod-to-pod ping matrix (every pod pings every other pod, all at once).
-import { cidrContainsIp, parseCidr, parseIp } from "../../backends/net/ip.ts";
+// via flannel.1 for vxlan, via eth0 to a peer's public IP for host-gw; udp keeps its peer table
+// inside flanneld, so there the peers whose flannel0 address answers a ping through the overlay)
+// and whether flanneld says it is ready; and the pod-to-pod ping matrix (every pod pings every
+// other pod, all at once).
+import { cidrContainsIp, cidrIp, formatIp, parseCidr, parseIp } from "../../backends/net/ip.ts";
 import type { LabAgent } from "./agent.ts";
 import { nodeUplink } from "./layout.ts";
 import { execIn, ipJsonIn } from "./namespace.ts";
@@ -29,6 +31,9 @@ export interface StatusSource {
   readonly flanneld: LabAgent;
 }
 
+/** The udp backend's device: its peer table lives in flanneld, not in the kernel. */
+export const udpDevice = "flannel0";
+
 /** The VXLAN device flanneld makes for VNI 1 (the lab's network config sets no VNI). */
 export const vxlanDevice = "flannel.1";
 
@@ -38,8 +43,23 @@ interface RouteEntry {
   readonly dev?: string;
 }
 
+/**
+ * udp: how many of the other nodes' flannel0 addresses (their subnet's network address) answer
+ * one ping from this node — a round trip through both nodes' data planes, so both tables hold
+ * each other. `peerSubnets` are the other nodes' subnets ("10.244.2.1/24" or "10.244.2.0/24").
+ */
+async function udpPeersAnswering(ns: string, peerSubnets: readonly string[]): Promise<number> {
+  const targets = peerSubnets.flatMap((subnet) => {
+    const cidr = parseCidr(subnet);
+    return cidr === undefined ? [] : [formatIp(cidrIp(cidr))];
+  });
+  if (targets.length === 0) return 0;
+  const result = await execIn(ns, ["bash", "-c", pingRowScript, "ping-row", ...targets], { allowFailure: true, timeoutMs: 10_000 });
+  return result.stdout.split("\n").filter((line) => line.endsWith(" 1")).length;
+}
+
 /** Peer routes the backend programmed in `ns`: kernel entries counted, inside `network` only. */
-export async function programmedPeers(ns: string, backend: LabBackend, network: string): Promise<number> {
+export async function programmedPeers(ns: string, backend: LabBackend, network: string, peerSubnets: readonly string[] = []): Promise<number> {
   const cidr = parseCidr(network);
   const inNetwork = (route: RouteEntry): boolean => {
     const dst = parseCidr(route.dst ?? "");
@@ -47,6 +67,7 @@ export async function programmedPeers(ns: string, backend: LabBackend, network: 
     return cidr !== undefined && ip !== undefined && cidrContainsIp(cidr, ip);
   };
   try {
+    if (backend === "udp") return await udpPeersAnswering(ns, peerSubnets);
     if (backend === "vxlan") {
       const routes = await ipJsonIn<RouteEntry[]>(ns, "route", "show", "dev", vxlanDevice);
       return routes.filter(inNetwork).length;
@@ -59,9 +80,9 @@ export async function programmedPeers(ns: string, backend: LabBackend, network: 
   }
 }
 
-export async function nodeStatus(node: StatusSource, backend: LabBackend, network: string, nodeCount: number): Promise<NodeStatus> {
+export async function nodeStatus(node: StatusSource, backend: LabBackend, network: string, nodeCount: number, peerSubnets: readonly string[] = []): Promise<NodeStatus> {
   const [peersProgrammed, ready] = await Promise.all([
-    programmedPeers(node.ns, backend, network),
+    programmedPeers(node.ns, backend, network, peerSubnets),
     node.flanneld.running ? node.flanneld.ready() : Promise.resolve(false),
   ]);
   return {

@@ -1,0 +1,33 @@
+// The udp backend's options, decoded from net-conf.json's `Backend` object as Flannel does
+// (F:pkg/backend/udp/udp_amd64.go RegisterNetwork: a struct with one field, `Port`, default
+// 8285; json.Unmarshal, so keys match case-insensitively and unknown keys are ignored).
+import { FlannelError } from "../errors.ts";
+import { decodeGoFields } from "../vxlan/go-fields.ts";
+
+export interface UdpOptions {
+  /** The UDP port every node listens on and sends to (Flannel sends to its own configured port). */
+  readonly port: number;
+}
+
+export const defaultUdpPort = 8285;
+
+export const defaultUdpOptions: UdpOptions = { port: defaultUdpPort };
+
+function invalid(field: string, value: unknown, reason: string): FlannelError {
+  return new FlannelError("netconf-invalid", `error decoding UDP backend config: ${reason}`, {
+    details: { field: field === "" ? "Backend" : `Backend.${field}`, value, reason },
+  });
+}
+
+/** Decodes the raw `Backend` JSON (its `Type` and unknown keys are ignored). */
+export function decodeUdpOptions(raw: unknown): UdpOptions {
+  const decoded = decodeGoFields(raw, { Port: "int" } as const);
+  if (!decoded.ok) throw invalid(decoded.field, decoded.value, decoded.reason);
+  const port = decoded.values.Port;
+  // Flannel would take a 0 as given and bind a random port that no peer sends to; refusing it
+  // (and anything outside the port range) names the field instead.
+  if (port !== undefined && (port < 1 || port > 0xffff)) {
+    throw invalid("Port", port, `Port must be between 1 and 65535, got ${port}`);
+  }
+  return { port: port ?? defaultUdpPort };
+}
