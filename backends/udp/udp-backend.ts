@@ -23,7 +23,8 @@ import { cidrIp, formatCidr, formatIp, type Cidr, type IpAddress } from "../net/
 import { oneAtATime } from "../reconcile/one-at-a-time.ts";
 import { applySteps, newTally, tallyReport, type Tally } from "../reconcile/steps.ts";
 import { readDeviceEntries, tuneDevice } from "./device-kernel.ts";
-import { udpDeviceName, udpDevicePlan, udpOverhead, type UdpDeviceSpec } from "./device.ts";
+import { chooseMtu } from "../mtu.ts";
+import { udpDeviceName, udpDevicePlan, type UdpDeviceSpec } from "./device.ts";
 import { openDataPlane, type DataPlane } from "./dgram-native.ts";
 import { createDropReporter } from "./drop-report.ts";
 import { decodeUdpOptions, type UdpOptions } from "./options.ts";
@@ -86,7 +87,8 @@ export function createUdpBackend(deps: UdpBackendDeps): UdpBackend {
         details: { interface: local.link.name },
       });
     }
-    const mtu = local.link.mtu - udpOverhead;
+    // Flannel's interface MTU − 28 (backends/mtu.ts refuses a link too small to leave IPv4's 68).
+    const mtu = chooseMtu({ backend: "udp", link: local.link, configured: 0, families: [4] }).pod;
     prepared = { options, mtu, network: local.network, bindAddress };
     log.info("udp backend ready", { interface: local.link.name, bind: `${formatIp(bindAddress)}:${options.port}`, mtu });
     // No BackendData: a udp lease is {"PublicIP":…,"PublicIPv6":null} and nothing else.
