@@ -206,6 +206,29 @@ export async function runDaemon(
     signal,
   );
   cleanup.defer(() => monitor.close());
+  await startProbes();
+
+  /** Peer reachability probes (agent/ops/probes/, loaded only when on); a failure to start them is not fatal. */
+  async function startProbes(): Promise<void> {
+    if (options.peerProbeInterval <= 0) return;
+    try {
+      const { startPeerProbes } = await import("./ops/probes/start.ts");
+      const probes = await startPeerProbes(
+        {
+          backend: backend.type,
+          intervalMs: options.peerProbeInterval,
+          unreachableAfterMs: options.peerProbeUnreachableAfter,
+          log: log.child({ component: "probes" }),
+          peers: () => peersForBackend(leaseSet.peers(), conf.backendType, log, warned),
+        },
+        signal,
+      );
+      cleanup.defer(() => probes.close());
+      metrics?.attachProbes(probes);
+    } catch (error) {
+      log.warn("peer probes are off", { error: error instanceof Error ? error.message : String(error) });
+    }
+  }
 
   const watching = (async () => {
     for await (const batch of manager.watchLeases(signal)) {

@@ -61,6 +61,9 @@ export async function buildFlanneld(projectRoot: string, outdir: string): Promis
     sourcemap: "linked",
     banner: { js: `import{createRequire as __flannelCreateRequire}from"node:module";const ${chunkUrl}=import.meta.url,require=__flannelCreateRequire(${chunkUrl});` },
     plugins: [etcdProtoPlugin(1)],
+    // Native addons cannot be bundled: raw-socket (peer probes) is loaded from node_modules when
+    // the probes start; dgram-native (udp) through createRequire in backends/udp/dgram-native.ts.
+    external: ["raw-socket"],
     logLevel: "error",
   });
   const protoSource = join(projectRoot, "node_modules/etcd3/proto");

@@ -43,6 +43,8 @@ export interface FlanneldOptions {
   readonly vmodule: string; //     klog -vmodule, kept as text
   readonly logBacktraceAt: string; // klog -log_backtrace_at, kept as text
   readonly vxlanTxChecksumOffload: TxChecksumOffloadSetting; // flannel-ts extension (backends/vxlan/checksum-offload.ts)
+  readonly peerProbeInterval: number; // ms, 0 = no probes; flannel-ts extension (agent/ops/probes/)
+  readonly peerProbeUnreachableAfter: number; // ms; flannel-ts extension
 }
 
 // Exact: a field typed "auto" | "on" | "off" is not a field of type string (any text could not go there).
@@ -75,6 +77,8 @@ export type FlagSpec = FlagSpecCommon &
     | { readonly kind: "comma-list"; readonly field: FieldsOfType<readonly string[]>; readonly default: readonly string[] }
     /** Each occurrence appends one value (Flannel's flagSlice). */
     | { readonly kind: "repeatable"; readonly field: FieldsOfType<readonly string[]>; readonly default: readonly string[] }
+    /** A Go duration ("10s", "1m30s", "0"), held in milliseconds (flannel-ts' own flags only). */
+    | { readonly kind: "duration"; readonly field: FieldsOfType<number>; readonly default: number }
     /** One of a few words; anything else is a parse error naming them. */
     | {
         readonly kind: "choice";
@@ -136,6 +140,10 @@ export const flanneldFlags: readonly FlagSpec[] = [
     description: "klog: log a stack trace when logging at this source line" },
   { name: "net-config-path", kind: "string", field: "netConfigPath", default: "/etc/kube-flannel/net-conf.json",
     fromEnvironment: true, valueName: "file", description: "network configuration file read in Kubernetes mode" },
+  { name: "peer-probe-interval", kind: "duration", field: "peerProbeInterval", default: 10_000, fromEnvironment: true, extension: true,
+    valueName: "duration", description: "how often each peer is sent an ICMP echo to its backend address (reachability, RTT and loss in /metrics and the log); at most 50 probes a second whatever the peer count; 0 turns the probes off" },
+  { name: "peer-probe-unreachable-after", kind: "duration", field: "peerProbeUnreachableAfter", default: 30_000, fromEnvironment: true, extension: true,
+    valueName: "duration", description: "a peer that has answered no probe for this long is logged and exported as unreachable" },
   { name: "public-ip", kind: "string", field: "publicIp", default: "", fromEnvironment: true, valueName: "ipv4",
     description: "IPv4 address other nodes use to reach this one (unset: the chosen interface's address)" },
   { name: "public-ipv6", kind: "string", field: "publicIpv6", default: "", fromEnvironment: true, valueName: "ipv6",

@@ -15,6 +15,7 @@ import { FlannelError } from "../../backends/errors.ts";
 import { parseIp, parseIpOfFamily } from "../../backends/net/ip.ts";
 import { flanneldFlags, type FlagSpec, type FlanneldOptions } from "./flag-table.ts";
 import { parseGoBool, parseGoInt, readGoFlags, type FlagArity } from "./flag-parser.ts";
+import { formatGoDuration, parseGoDuration } from "./go-duration.ts";
 
 export type { FlagSpec, FlanneldOptions } from "./flag-table.ts";
 export { flanneldFlags } from "./flag-table.ts";
@@ -154,6 +155,12 @@ function applyValue(
       // The first occurrence replaces the (empty) default; later ones append.
       options[spec.field] = firstTime ? [text ?? ""] : [...options[spec.field], text ?? ""];
       return;
+    case "duration": {
+      const parsed = parseGoDuration(text ?? "");
+      if (!parsed.ok) return fail(parsed.reason);
+      options[spec.field] = parsed.ms;
+      return;
+    }
     case "choice": {
       const choice = spec.choices.find((word) => word === text);
       if (choice === undefined) return fail(`must be one of ${spec.choices.join(", ")}`);
@@ -188,6 +195,15 @@ function validateOptions(options: FlanneldOptions, origins: ReadonlyMap<string, 
   // timers hold at most 2^31-1 ms, and a longer period would silently become 1 ms.
   if (options.iptablesResync < 1 || options.iptablesResync > 2_147_483) {
     reject("iptables-resync", `invalid --iptables-resync ${options.iptablesResync}: seconds must be 1..2147483`);
+  }
+  // Node's timers hold at most 2^31-1 ms; below 100 ms a "probe" is a flood.
+  const probeInterval = options.peerProbeInterval;
+  if (probeInterval !== 0 && !(probeInterval >= 100 && probeInterval <= 2_147_483_647)) {
+    reject("peer-probe-interval", `invalid --peer-probe-interval ${formatGoDuration(probeInterval)}: 0 (off) or from 100ms to 596h`);
+  }
+  const unreachableAfter = options.peerProbeUnreachableAfter;
+  if (!(unreachableAfter >= 1 && unreachableAfter <= 2_147_483_647)) {
+    reject("peer-probe-unreachable-after", `invalid --peer-probe-unreachable-after ${formatGoDuration(unreachableAfter)}: from 1ms to 596h`);
   }
   if (parseIp(options.healthzIp) === undefined) {
     reject("healthz-ip", `invalid --healthz-ip ${JSON.stringify(options.healthzIp)}: not an IP address`);
@@ -238,6 +254,8 @@ function formatDefault(spec: FlagSpec): string {
       return ` (default ${spec.default})`;
     case "choice":
       return ` (default ${JSON.stringify(spec.default)})`;
+    case "duration":
+      return ` (default ${formatGoDuration(spec.default)})`;
     case "string":
       return spec.default === "" ? "" : ` (default ${JSON.stringify(spec.default)})`;
     case "comma-list":

@@ -39,6 +39,8 @@ interface FlagCase {
   readonly flannelDefault: unknown;
   readonly sample: string;
   readonly resolved: unknown;
+  /** How --help shows the default when not as JSON/String (durations: Go's "10s"). */
+  readonly shownDefault?: string;
 }
 const flagCases: readonly FlagCase[] = [
   { flag: "etcd-endpoints", field: "etcdEndpoints", flannelDefault: ["http://127.0.0.1:4001", "http://127.0.0.1:2379"],
@@ -74,6 +76,8 @@ const flagCases: readonly FlagCase[] = [
   { flag: "v", field: "verbosity", flannelDefault: 0, sample: "4", resolved: 4 },
   { flag: "vmodule", field: "vmodule", flannelDefault: "", sample: "vxlan=4,main=2", resolved: "vxlan=4,main=2" },
   { flag: "vxlan-tx-checksum-offload", field: "vxlanTxChecksumOffload", flannelDefault: "auto", sample: "off", resolved: "off" },
+  { flag: "peer-probe-interval", field: "peerProbeInterval", flannelDefault: 10_000, sample: "1m30s", resolved: 90_000, shownDefault: "10s" },
+  { flag: "peer-probe-unreachable-after", field: "peerProbeUnreachableAfter", flannelDefault: 30_000, sample: "45s", resolved: 45_000, shownDefault: "30s" },
   { flag: "log_backtrace_at", field: "logBacktraceAt", flannelDefault: "", sample: "main.go:120", resolved: "main.go:120" },
 ];
 const actionFlags = ["help", "version", "check-config"];
@@ -332,6 +336,29 @@ describe("flanneld flags: validation", () => {
   });
 });
 
+describe("flanneld flags: the peer-probe durations (flannel-ts extensions)", () => {
+  test("take Go duration syntax, held in milliseconds; 0 turns the probes off", () => {
+    assert.equal(parse(["--peer-probe-interval=0"]).peerProbeInterval, 0);
+    assert.equal(parse(["--peer-probe-interval=2.5s"]).peerProbeInterval, 2500);
+    assert.equal(parse(["--peer-probe-interval", "500ms"]).peerProbeInterval, 500);
+    assert.equal(parse([], { FLANNELD_PEER_PROBE_UNREACHABLE_AFTER: "1m" }).peerProbeUnreachableAfter, 60_000);
+  });
+
+  test("a number without a unit or an unknown unit is a parse error, as with Go's flag.Duration", () => {
+    assertFlagError(() => parse(["--peer-probe-interval=10"]), "flag-invalid", { flag: "peer-probe-interval", stage: "parse" }, "missing unit");
+    assertFlagError(() => parse(["--peer-probe-interval=10x"]), "flag-invalid", { flag: "peer-probe-interval" }, "unknown unit");
+    assertFlagError(() => parse([], { FLANNELD_PEER_PROBE_INTERVAL: "soon" }), "flag-invalid",
+      { source: "environment", variable: "FLANNELD_PEER_PROBE_INTERVAL" }, "FLANNELD_PEER_PROBE_INTERVAL");
+  });
+
+  test("a negative or flooding interval and a zero threshold are refused at start", () => {
+    assertFlagError(() => parse(["--peer-probe-interval=-1s"]), "flag-invalid", { flag: "peer-probe-interval", stage: "validate" }, "0 (off) or from 100ms");
+    assertFlagError(() => parse(["--peer-probe-interval=50ms"]), "flag-invalid", { flag: "peer-probe-interval", stage: "validate" });
+    assertFlagError(() => parse(["--peer-probe-interval=600h"]), "flag-invalid", { flag: "peer-probe-interval", stage: "validate" });
+    assertFlagError(() => parse(["--peer-probe-unreachable-after=0"]), "flag-invalid", { flag: "peer-probe-unreachable-after", stage: "validate" });
+  });
+});
+
 describe("flanneld flags: help text", () => {
   const help = formatHelp();
 
@@ -347,8 +374,8 @@ describe("flanneld flags: help text", () => {
     for (const c of flagCases) {
       const at = help.indexOf(`\n  -${c.flag}`);
       const entry = help.slice(at, help.indexOf("\n  -", at + 1));
-      const shown = typeof c.flannelDefault === "string" ? JSON.stringify(c.flannelDefault)
-        : Array.isArray(c.flannelDefault) ? JSON.stringify(c.flannelDefault.join(",")) : String(c.flannelDefault);
+      const shown = c.shownDefault ?? (typeof c.flannelDefault === "string" ? JSON.stringify(c.flannelDefault)
+        : Array.isArray(c.flannelDefault) ? JSON.stringify(c.flannelDefault.join(",")) : String(c.flannelDefault));
       if (c.flannelDefault === "" || (Array.isArray(c.flannelDefault) && c.flannelDefault.length === 0)) {
         assert.doesNotMatch(entry, /\(default/, c.flag); // Go leaves empty defaults out
       } else {

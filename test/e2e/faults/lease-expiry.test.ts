@@ -31,10 +31,8 @@ import { errorLines, runAgentWithFlags, type FlaggedAgent } from "./agent-proces
 import { expectedVxlanState, putWithTtl, startPing, waitVxlanState, wideNetwork } from "./fault-fixture.ts";
 
 const ttlSeconds = 65;
-const pending =
-  "flanneld logs no error when its own lease nears expiry unrenewed (agent/subnet/etcd/lease-keeper.ts keepLease: a failed renewal is a warn, nothing marks the expiry)";
 
-describe("fault: the own lease about to expire while etcd is unreachable", { skip: needsRoot || pending, timeout: 300_000 }, () => {
+describe("fault: the own lease about to expire while etcd is unreachable", { skip: needsRoot, timeout: 300_000 }, () => {
   let lab: Lab | undefined;
   let etcd: EtcdSwitch | undefined;
   let agent: FlaggedAgent | undefined;
