@@ -17,7 +17,9 @@ export const multicastCidr: Readonly<Record<IpFamily, string>> = { 4: "224.0.0.0
 export type IptablesTable = "nat" | "filter";
 
 /**
- * One chain Flannel owns: the single jump to it from a built-in chain, and its own rules in order.
+ * What one agent wants in one of Flannel's chains. The chain, the jump to it and the head rules
+ * are shared by every flanneld of the node (one per network, each with its own --etcd-prefix,
+ * --subnet-file and VNI, and Flannel's own during a migration); `rules` are this agent's alone.
  * Every string is one `-A …` line exactly as `iptables -S` prints it.
  */
 export interface IptablesChainRules {
@@ -25,8 +27,17 @@ export interface IptablesChainRules {
   /** The built-in chain holding the jump (POSTROUTING in nat, FORWARD in filter). */
   readonly hookChain: string;
   readonly chain: string;
+  /** Shared: one jump from the hook chain, whoever wrote it. */
   readonly jump: string;
+  /**
+   * Shared: rules that belong at the top of the chain, once, for every network (the kube-proxy
+   * mark RETURN must come before any network's MASQUERADE). Same text for every agent.
+   */
+  readonly head: readonly string[];
+  /** This agent's own rules, in order. Each names `ownCidrs` (see ownsRule in iptables-plan.ts). */
   readonly rules: readonly string[];
+  /** N and P as written in the rules: a rule of the chain naming one of them is this agent's. */
+  readonly ownCidrs: readonly string[];
 }
 
 export interface MasqueradeOptions {
@@ -56,8 +67,8 @@ export function buildMasqueradeRules(
     hookChain: "POSTROUTING",
     chain: masqueradeChain,
     jump: line("POSTROUTING", "", masqueradeComment, masqueradeChain),
+    head: [rule(`-m mark --mark ${kubeProxyMark}`, "RETURN")],
     rules: [
-      rule(`-m mark --mark ${kubeProxyMark}`, "RETURN"),
       // Pod ↔ pod inside the overlay is never NATed.
       rule(`-s ${p} -d ${n}`, "RETURN"),
       rule(`-s ${n} -d ${p}`, "RETURN"),
@@ -67,6 +78,7 @@ export function buildMasqueradeRules(
       rule(`-s ${n} ! -d ${multicastCidr[family]}`, masquerade),
       rule(`! -s ${n} -d ${n}`, masquerade),
     ],
+    ownCidrs: [n, p],
   };
 }
 
@@ -79,7 +91,9 @@ export function buildForwardRules(family: IpFamily, network: Cidr): IptablesChai
     hookChain: "FORWARD",
     chain: forwardChain,
     jump: line("FORWARD", "", forwardComment, forwardChain),
+    head: [],
     rules: [line(forwardChain, `-s ${n}`, forwardComment, "ACCEPT"), line(forwardChain, `-d ${n}`, forwardComment, "ACCEPT")],
+    ownCidrs: [n],
   };
 }
 
@@ -93,9 +107,9 @@ export function buildIptablesChains(rules: FamilyRules): IptablesChainRules[] {
   return chains;
 }
 
-/** The jump followed by the chain's rules: the order of F:e2e/rules.go's golden listing. */
+/** The jump, the head and the own rules: F:e2e/rules.go's golden listing of a node with one network. */
 export function listChainRules(chain: IptablesChainRules): string[] {
-  return [chain.jump, ...chain.rules];
+  return [chain.jump, ...chain.head, ...chain.rules];
 }
 
 /** iptables / ip6tables and their -save / -restore companions for a family. */

@@ -1,15 +1,13 @@
-// Reading `iptables-save` output and writing `iptables-restore --noflush` payloads, as pure
-// functions. One save of a table is parsed once (one process instead of Flannel's `iptables -C`
-// per rule), compared with the desired chains, and turned into one restore payload per table.
+// Reading `iptables-save` output, as pure functions: one save of a table is parsed once (one
+// process instead of Flannel's `iptables -C` per rule); iptables-plan.ts compares it with what the
+// agent wants. Also the payload that removes Flannel's chains (nftables mode's start-up cleanup).
 import { FlannelError } from "../../errors.ts";
-import { listChainRules, type IptablesChainRules, type IptablesTable } from "./iptables-rules.ts";
-import { diffRuleLines } from "./rule-set.ts";
 
 /** One table of an iptables-save dump. */
 export interface SavedTable {
   /** Every chain declared in the table (`:NAME POLICY [p:b]`), built-in or user-defined. */
   readonly chains: ReadonlySet<string>;
-  /** Every `-A CHAIN …` line, in order. */
+  /** The `-A CHAIN …` lines of the chains asked for (every chain if none was named), in order. */
   readonly rules: readonly SavedRule[];
 }
 
@@ -17,6 +15,8 @@ export interface SavedRule {
   readonly chain: string;
   /** The line exactly as saved (`-A CHAIN …`); also valid iptables-restore input. */
   readonly line: string;
+  /** The line split into words, quotes removed. */
+  readonly words: readonly string[];
   /** The `-j`/`-g` target, if any. */
   readonly target: string | undefined;
 }
@@ -58,8 +58,12 @@ function ruleTarget(words: readonly string[]): string | undefined {
   return undefined;
 }
 
-/** Parses iptables-save / ip6tables-save output (any number of tables). */
-export function parseIptablesSave(text: string): Map<string, SavedTable> {
+/**
+ * Parses iptables-save / ip6tables-save output (any number of tables). With `onlyChains`, rules
+ * of other chains are skipped unparsed: on a kube-proxy node nearly every line is someone else's,
+ * and splitting them into words was most of the agent's CPU per resync.
+ */
+export function parseIptablesSave(text: string, onlyChains?: ReadonlySet<string>): Map<string, SavedTable> {
   const tables = new Map<string, SavedTable>();
   let current: { name: string; chains: Set<string>; rules: SavedRule[] } | undefined;
   for (const raw of text.split("\n")) {
@@ -78,8 +82,10 @@ export function parseIptablesSave(text: string): Map<string, SavedTable> {
     } else if (line.startsWith(":")) {
       current.chains.add(line.slice(1).split(" ")[0] ?? "");
     } else if (line.startsWith("-A ")) {
+      const chainEnd = line.indexOf(" ", 3);
+      if (onlyChains !== undefined && !onlyChains.has(chainEnd < 0 ? line.slice(3) : line.slice(3, chainEnd))) continue;
       const words = splitRuleWords(line);
-      current.rules.push({ chain: words[1] ?? "", line, target: ruleTarget(words) });
+      current.rules.push({ chain: words[1] ?? "", line, words, target: ruleTarget(words) });
     }
   }
   return tables;
@@ -91,48 +97,9 @@ export function savedTable(tables: SavedTables, name: string): SavedTable {
   return tables.get(name) ?? emptyTable;
 }
 
-function jumpsTo(table: SavedTable, hookChain: string, chain: string): SavedRule[] {
-  return table.rules.filter((rule) => rule.chain === hookChain && rule.target === chain);
-}
-
-/**
- * How a saved table differs from one desired chain: the chain must exist, hold exactly the
- * desired rules in order, and be jumped to exactly once from its hook chain, by the desired rule.
- */
-export function findChainDrift(desired: IptablesChainRules, table: SavedTable): string[] {
-  const where = `${desired.table} ${desired.chain}`;
-  const actualRules = table.rules.filter((rule) => rule.chain === desired.chain).map((rule) => rule.line);
-  const differences = table.chains.has(desired.chain) ? [] : [`missing chain ${where}`];
-  differences.push(...diffRuleLines(desired.rules, actualRules, where));
-  const actualJumps = jumpsTo(table, desired.hookChain, desired.chain).map((rule) => rule.line);
-  differences.push(...diffRuleLines([desired.jump], actualJumps, `${desired.table} ${desired.hookChain}`));
-  return differences;
-}
-
 /** The saved `-A CHAIN spec` turned into `-D CHAIN spec`, which deletes the first identical rule. */
-function deleteLine(rule: SavedRule): string {
+export function deleteLine(rule: SavedRule): string {
   return `-D ${rule.line.slice("-A ".length)}`;
-}
-
-/**
- * One iptables-restore --noflush payload that makes `table` hold exactly the desired chains:
- * - `:CHAIN - [0:0]` creates the chain, or flushes it when it exists — so stale rules (from a
- *   previous subnet.env, or edited by hand) go in the same commit that adds the new ones;
- * - every existing jump to the chain from its hook chain is deleted and the one jump appended,
- *   as Flannel's bootstrap does (`-D` then `-A`, so the jump ends up at the end of the hook chain);
- * - the chain's rules are appended in order.
- * Nothing outside the flannel chains and their jumps is touched.
- */
-export function buildRestorePayload(tableName: IptablesTable, chains: readonly IptablesChainRules[], table: SavedTable): string {
-  const lines = [`*${tableName}`];
-  const own = chains.filter((chain) => chain.table === tableName);
-  for (const chain of own) lines.push(`:${chain.chain} - [0:0]`);
-  for (const chain of own) {
-    for (const jump of jumpsTo(table, chain.hookChain, chain.chain)) lines.push(deleteLine(jump));
-    lines.push(...listChainRules(chain));
-  }
-  lines.push("COMMIT", "");
-  return lines.join("\n");
 }
 
 /**
@@ -153,20 +120,4 @@ export function buildChainRemovalPayload(tableName: string, chainNames: readonly
   for (const name of present) lines.push(`-X ${name}`);
   lines.push("COMMIT", "");
   return lines.join("\n");
-}
-
-/**
- * Rules built from the previous subnet.env's network/subnet that are still in the table and not
- * part of the current set (F:pkg/trafficmngr/iptables/iptables.go recycles these when N or P
- * changed). They all live in the flannel chains, so the restore payload's chain flush removes them;
- * this only names them for the log.
- */
-export function findStaleRules(
-  previous: readonly IptablesChainRules[],
-  current: readonly IptablesChainRules[],
-  table: SavedTable,
-): string[] {
-  const wanted = new Set(current.flatMap(listChainRules));
-  const present = new Set(table.rules.map((rule) => rule.line));
-  return previous.flatMap(listChainRules).filter((line) => !wanted.has(line) && present.has(line));
 }

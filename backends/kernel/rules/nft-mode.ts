@@ -1,41 +1,24 @@
-// nftables mode (net-conf `EnableNFTables: true`): keeps `table ip flannel-ipv4` /
-// `table ip6 flannel-ipv6`. A check is one `nft list table`; a repair is one `nft -f -`
-// transaction that recreates the whole table. Flannel writes the table once and never checks it
-// again; we check it on the same --iptables-resync timer as iptables mode.
+// nftables mode (net-conf `EnableNFTables: true`): keeps this agent's rules in Flannel's
+// `table ip flannel-ipv4` / `table ip6 flannel-ipv6`, shared with the other networks' agents of the
+// node (nft-plan.ts says how, and where we differ from Flannel). A check is one
+// `nft -a list table`; a repair, only when something is missing or wrong, one `nft -f -`
+// transaction. Flannel writes its rules once and never checks them again; we check them on the
+// same --iptables-resync timer as iptables mode.
 import { runKernelCommand, type CommandRunner } from "../command-runner.ts";
-import type { IpFamily } from "../../net/ip.ts";
-import { buildNftApplyScript, buildNftChains, nftFamily, nftRandomFullyProbe, nftTableName, renderNftTable } from "./nft-rules.ts";
-import { diffRuleLines, type FamilyRuleWriter, type FamilyRules, type RuleCheck } from "./rule-set.ts";
+import type { Cidr, IpFamily } from "../../net/ip.ts";
+import { buildNftRepairScript, findNftDrift, parseNftListing, staleNftRules } from "./nft-plan.ts";
+import { buildNftChains, nftFamily, nftRandomFullyProbe, nftTableName } from "./nft-rules.ts";
+import type { FamilyRuleWriter, FamilyRules, RuleCheck } from "./rule-set.ts";
 
 function significantLines(text: string): string[] {
   return text.split("\n").filter((line) => line.trim() !== "");
 }
 
-/**
- * A table listing as comparable entries: each line trimmed and prefixed with its chain
- * (`postrtg: meta mark 0x00004000 return`), so a difference names where it is.
- */
-export function nftListingEntries(text: string): string[] {
-  const entries: string[] = [];
-  let chain: string | undefined;
-  for (const raw of significantLines(text)) {
-    const line = raw.trim();
-    const opened = /^chain (\S+) \{$/.exec(line);
-    if (opened !== null) {
-      chain = opened[1];
-      entries.push(line);
-    } else if (line === "}") {
-      chain = undefined;
-    } else {
-      entries.push(chain === undefined ? line : `${chain}: ${line}`);
-    }
-  }
-  return entries;
-}
-
 export interface NftWriterOptions {
   readonly runner: CommandRunner;
   readonly rules: FamilyRules;
+  /** FLANNEL_NETWORK/FLANNEL_SUBNET (or the IPv6 pair) of the previous subnet.env. */
+  readonly previous?: { readonly network: Cidr; readonly subnet: Cidr } | undefined;
 }
 
 export function createNftWriter(options: NftWriterOptions): FamilyRuleWriter {
@@ -43,23 +26,25 @@ export function createNftWriter(options: NftWriterOptions): FamilyRuleWriter {
   const family = rules.family;
   const chains = buildNftChains(rules);
   const table = `${nftFamily[family]} ${nftTableName[family]}`;
-  const desired = nftListingEntries(renderNftTable(family, chains));
-  const script = buildNftApplyScript(family, chains);
+  const comment = `rules for ${nftTableName[family]}`;
+  const stale = options.previous === undefined ? [] : staleNftRules(buildNftChains({ ...rules, ...options.previous }), chains);
 
   const check = async (signal: AbortSignal): Promise<RuleCheck> => {
     signal.throwIfAborted();
-    const listed = await runner(["nft", "list", "table", ...table.split(" ")], { signal });
+    if (chains.length === 0) return { family, differences: [], stale: [], repair: async () => {} };
+    const listed = await runner(["nft", "-a", "list", "table", ...table.split(" ")], { signal });
     // A non-zero exit is "no such table" (deleted by hand, or never made): everything is missing.
     // Anything worse (nft unusable) shows up when the repair runs `nft -f`.
-    const actual = listed.code === 0 ? nftListingEntries(listed.stdout) : [];
-    const where = `table ${table}`;
-    const differences = actual.length === 0 ? [`missing ${where}`] : diffRuleLines(desired, actual, where);
-    const repair = async (repairSignal: AbortSignal) => {
-      await runKernelCommand(runner, ["nft", "-f", "-"], { input: script, signal: repairSignal });
+    const listing = listed.code === 0 ? parseNftListing(listed.stdout) : undefined;
+    const present = [...(listing?.values() ?? [])].flatMap((chain) => chain.rules.map((rule) => rule.text));
+    const repair = async (repairSignal: AbortSignal, force = false) => {
+      // The previous subnet.env's rules go at start only (force), as Flannel recycles them.
+      const script = buildNftRepairScript(table, comment, chains, listing, { force, stale: force ? stale : [] });
+      if (script !== undefined) await runKernelCommand(runner, ["nft", "-f", "-"], { input: script, signal: repairSignal });
     };
-    return { family, differences, stale: [], repair };
+    return { family, differences: findNftDrift(table, chains, listing), stale: stale.filter((rule) => present.includes(rule)), repair };
   };
-  return { family, mode: "nftables", check };
+  return { family, mode: "nftables", check, watchTables: [table] };
 }
 
 /**

@@ -13,11 +13,20 @@ export const nftFamily: Readonly<Record<IpFamily, "ip" | "ip6">> = { 4: "ip", 6:
 export const postrtgChainName = "postrtg";
 export const forwardChainName = "forward";
 
-/** One base chain of the table: its header lines (comment, type/hook) and its rules, unindented. */
+/**
+ * What one agent wants of a base chain of the table. As in Flannel, every flanneld of the node
+ * (one per network) uses the same table and chains; the header and the head rules are shared,
+ * `rules` are this agent's own (see ownsNftRule in nft-plan.ts). Lines unindented, as nft prints them.
+ */
 export interface NftChain {
   readonly name: string;
+  /** Shared: comment and `type … hook … priority …; policy …;`, as `nft list` prints them. */
   readonly header: readonly string[];
+  /** Shared: rules wanted once at the top of the chain (the kube-proxy mark return). */
+  readonly head: readonly string[];
   readonly rules: readonly string[];
+  /** N and P as nft prints them: a rule naming one of them is this agent's. */
+  readonly ownCidrs: readonly string[];
 }
 
 export interface NftMasqueradeOptions {
@@ -47,14 +56,15 @@ export function buildNftMasqueradeChain(
       `comment "chain to manage traffic masquerading by flannel"`,
       "type nat hook postrouting priority srcnat; policy accept;",
     ],
+    head: ["meta mark 0x00004000 return"],
     rules: [
-      "meta mark 0x00004000 return",
       `${af} saddr ${p} ${af} daddr ${n} return`,
       `${af} saddr ${n} ${af} daddr ${p} return`,
       `${af} saddr != ${p} ${af} daddr ${n} return`,
       `${af} saddr ${n} ${af} daddr != ${multicastCidr[family]} ${masquerade}`,
       `${af} saddr != ${n} ${af} daddr ${n} ${masquerade}`,
     ],
+    ownCidrs: [n, p],
   };
 }
 
@@ -66,7 +76,9 @@ export function buildNftForwardChain(family: IpFamily, network: Cidr): NftChain 
   return {
     name: forwardChainName,
     header: [`comment "chain to accept flannel traffic"`, "type filter hook forward priority filter; policy accept;"],
+    head: [],
     rules: [`${af} saddr ${n} accept`, `${af} daddr ${n} accept`],
+    ownCidrs: [n],
   };
 }
 
@@ -79,26 +91,18 @@ export function buildNftChains(rules: FamilyRules): NftChain[] {
   return chains;
 }
 
-/** `table ip flannel-ipv4 {…}` exactly as `nft list table ip flannel-ipv4` prints it (tabs, blank line between chains). */
+/**
+ * `table ip flannel-ipv4 {…}` exactly as `nft list table ip flannel-ipv4` prints it on a node where
+ * this agent is the only network (tabs, blank line between chains): F:e2e/rules.go's golden listing.
+ */
 export function renderNftTable(family: IpFamily, chains: readonly NftChain[]): string {
   const name = nftTableName[family];
   const blocks = chains.map((chain) =>
-    [`\tchain ${chain.name} {`, ...[...chain.header, ...chain.rules].map((l) => `\t\t${l}`), "\t}"].join("\n"),
+    [`\tchain ${chain.name} {`, ...[...chain.header, ...chain.head, ...chain.rules].map((l) => `\t\t${l}`), "\t}"].join("\n"),
   );
   // Flannel creates each table with the comment "rules for <table>".
   const body = [`\tcomment "rules for ${name}"`, blocks.join("\n\n")].filter((part) => part !== "");
   return `table ${nftFamily[family]} ${name} {\n${body.join("\n")}\n}\n`;
-}
-
-/**
- * The whole table in one transaction: `add` makes the `delete` valid when the table is absent,
- * the `delete` drops whatever the table holds now (stale rules, chains altered by hand), and the
- * definition recreates it. nft commits the three together or not at all — the same end state as
- * Flannel's add-chain + flush-chain + add-rules, but also fixing a chain whose hook was changed.
- */
-export function buildNftApplyScript(family: IpFamily, chains: readonly NftChain[]): string {
-  const table = `${nftFamily[family]} ${nftTableName[family]}`;
-  return `add table ${table}\ndelete table ${table}\n${renderNftTable(family, chains)}`;
 }
 
 /**

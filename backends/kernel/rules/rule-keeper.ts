@@ -1,15 +1,22 @@
-// The RuleKeeper: puts Flannel's masquerade and forward rules in place at start and keeps them
+// The RuleKeeper: puts this agent's masquerade and forward rules in place at start and keeps them
 // there. Start-up follows F:main.go steps 8–10: clean the other traffic manager's leftovers,
 // recycle the rules of a previous subnet.env, apply. Then every --iptables-resync it reads the
-// kernel once per family and, if anything differs, re-applies the family's whole set atomically
+// kernel once per family and, only if something of ours differs, re-applies our rules atomically
 // (as Flannel's ensureIPTables does) — in nftables mode too, where Flannel never checks again.
+// Several agents (one per network) share the chains: each keeps only its own rules (ownsRule in
+// iptables-plan.ts, ownsNftRule in nft-plan.ts) and the shared jumps and head rules.
 // Closing stops the timer and leaves the rules in place, so traffic keeps flowing across a restart.
+import { oneAtATime } from "../../reconcile/one-at-a-time.ts";
+import type { CoprocessSpawner } from "../batch-process.ts";
 import type { CommandRunner } from "../command-runner.ts";
 import type { Cidr, IpFamily } from "../../net/ip.ts";
 import { createIptablesWriter, detectIptablesCapabilities } from "./iptables-mode.ts";
 import { cleanUpOtherMode } from "./mode-cleanup.ts";
 import { createNftWriter, probeNftRandomFully } from "./nft-mode.ts";
+import { quietRules } from "./quiet-rules.ts";
+import { familySync } from "./family-sync.ts";
 import type { FamilyRuleWriter, RulesLog, RulesMode } from "./rule-set.ts";
+import { openRulesetFeed } from "./ruleset-feed.ts";
 
 /** One family's networks: N and P now, and N'/P' from the previous subnet.env if it had them. */
 export interface FamilyNetworks {
@@ -36,13 +43,15 @@ export interface RuleKeeperOptions {
   readonly log: RulesLog;
   /** Called after every check that had to repair something (metrics, tests). */
   readonly onRepair?: ((report: RepairReport) => void) | undefined;
+  /**
+   * Starts the `nft monitor` that lets an idle resync skip reading the tables (quiet-rules.ts),
+   * in the same namespace as `runner`'s commands. Without it, every resync reads them.
+   */
+  readonly spawner?: CoprocessSpawner | undefined;
 }
 
-export interface FamilyRepair {
-  readonly family: IpFamily;
-  /** What differed before the repair (empty when the family was in sync). */
-  readonly differences: readonly string[];
-}
+import type { FamilyRepair } from "./family-sync.ts";
+export type { FamilyRepair };
 
 export interface RepairReport {
   /** Differences repaired over all families; 0 when the kernel already matched. */
@@ -56,6 +65,8 @@ export interface RuleKeeperStats {
   readonly repairs: number;
   /** Sum of the differences those repairs fixed. */
   readonly repairedDifferences: number;
+  /** Family reads a resync skipped because `nft monitor` vouched nothing changed (absent: none). */
+  readonly skippedReads?: number;
   readonly lastError: unknown;
 }
 
@@ -87,7 +98,7 @@ async function createWriters(options: RuleKeeperOptions, signal: AbortSignal) {
       writers.push(createIptablesWriter({ runner, rules, capabilities, previous: networks.previous }));
     } else {
       randomFully.set(networks.family, nftRandomFully);
-      writers.push(createNftWriter({ runner, rules: { ...base, randomFully: nftRandomFully } }));
+      writers.push(createNftWriter({ runner, rules: { ...base, randomFully: nftRandomFully }, previous: networks.previous }));
     }
   }
   return { writers, randomFully };
@@ -110,52 +121,27 @@ export async function startRuleKeeper(options: RuleKeeperOptions, signal: AbortS
   let repairs = 0;
   let repairedDifferences = 0;
   let lastError: unknown;
-  let lastPersistent = "";
-  let queue: Promise<unknown> = Promise.resolve();
+  const turns = oneAtATime("rule keeper");
+  const feed =
+    options.spawner === undefined
+      ? undefined
+      : openRulesetFeed(options.spawner, {
+          onGiveUp: (reason) => log.info("no longer watching nftables changes; every resync reads the tables", { mode, reason }),
+        });
+  const quiet = quietRules(feed);
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
 
-  // One family: read, and when it differs (or `force`), re-apply and read again to confirm.
-  const syncFamily = async (writer: FamilyRuleWriter, force: boolean, runSignal: AbortSignal): Promise<FamilyRepair> => {
-    const found = await writer.check(runSignal);
-    const fields = { mode, family: writer.family };
-    if (found.stale.length > 0) {
-      log.info("network or subnet changed since the previous subnet.env; removing the old rules", {
-        ...fields,
-        stale: found.stale,
-      });
-    }
-    if (found.differences.length === 0 && !force) return { family: writer.family, differences: [] };
-    if (found.differences.length > 0 && !force) {
-      log.info("firewall rules differ from the desired set; re-applying them", {
-        ...fields,
-        repaired: found.differences.length,
-        differences: found.differences.slice(0, 10),
-      });
-    }
-    await found.repair(runSignal);
-    const after = await writer.check(runSignal);
-    if (after.differences.length > 0) {
-      // Applied, yet read back differently: another writer raced us, or this nft/iptables prints
-      // the rules in a form we do not expect. Say so once per distinct difference, not every tick.
-      const text = after.differences.join("\n");
-      if (text !== lastPersistent) {
-        lastPersistent = text;
-        log.warn("firewall rules still differ after re-applying them", { ...fields, differences: after.differences.slice(0, 10) });
-      }
-    } else {
-      lastPersistent = "";
-    }
-    return { family: writer.family, differences: force ? [] : found.differences };
-  };
+  const sync = familySync({ mode, log, quiet });
 
-  const runAll = async (force: boolean, runSignal: AbortSignal): Promise<RepairReport> => {
+  const runAll = async (force: boolean, runSignal: AbortSignal, maySkip = false): Promise<RepairReport> => {
     const families: FamilyRepair[] = [];
     let firstError: unknown;
     for (const writer of writers) {
       try {
-        families.push(await syncFamily(writer, force, runSignal));
+        families.push(await sync.run(writer, force, maySkip, runSignal));
       } catch (error) {
+        quiet.forget(writer);
         runSignal.throwIfAborted();
         firstError ??= error;
       }
@@ -175,17 +161,13 @@ export async function startRuleKeeper(options: RuleKeeperOptions, signal: AbortS
   };
 
   // Checks never overlap: the timer and checkNow() take turns.
-  const serialised = <T>(work: () => Promise<T>): Promise<T> => {
-    const result = queue.then(work, work);
-    queue = result.catch(() => {});
-    return result;
-  };
+  const serialised = <T>(work: () => Promise<T>): Promise<T> => turns.run(work);
 
   const schedule = () => {
     if (closed) return;
     timer = setTimeout(() => {
       timer = undefined;
-      void serialised(() => runAll(false, lifetime.signal))
+      void serialised(() => runAll(false, lifetime.signal, true))
         .catch((error: unknown) => {
           if (!lifetime.signal.aborted) log.warn("checking firewall rules failed", { mode, error: String(error) });
         })
@@ -199,12 +181,18 @@ export async function startRuleKeeper(options: RuleKeeperOptions, signal: AbortS
     timer = undefined;
     signal.removeEventListener("abort", onAbort);
     if (force) lifetime.abort(new DOMException("rule keeper disposed", "AbortError"));
-    await queue;
+    await turns.close();
+    await feed?.close();
   };
   const onAbort = () => void stop(true);
 
   // Flannel's bootstrap always re-applies at start (re-appending the jumps), in sync or not.
-  await runAll(true, signal);
+  try {
+    await runAll(true, signal);
+  } catch (error) {
+    await feed?.close();
+    throw error;
+  }
   log.info("firewall rules in place", {
     mode,
     families: writers.map((w) => w.family),
@@ -224,7 +212,7 @@ export async function startRuleKeeper(options: RuleKeeperOptions, signal: AbortS
       const runSignal = callerSignal === undefined ? lifetime.signal : AbortSignal.any([lifetime.signal, callerSignal]);
       return serialised(() => runAll(false, runSignal));
     },
-    stats: () => ({ checks, repairs, repairedDifferences, lastError }),
+    stats: () => ({ checks, repairs, repairedDifferences, skippedReads: sync.skippedReads(), lastError }),
     close: () => stop(false),
     [Symbol.asyncDispose]: () => stop(true),
   };

@@ -63,15 +63,25 @@ export interface RuleCheck {
   readonly family: IpFamily;
   /** Readable differences (see diffRuleLines); empty when the kernel holds exactly the desired rules. */
   readonly differences: readonly string[];
-  /** Stale rules from the previous subnet.env still present (iptables mode); removed by repair. */
+  /** Rules of the previous subnet.env's network and subnet still present; removed by repair. */
   readonly stale: readonly string[];
-  /** Re-applies the whole desired set of the family atomically (one transaction per table). */
-  repair(signal: AbortSignal): Promise<void>;
+  /**
+   * Puts this agent's rules (and the shared chains, jumps and head rules) back from what the check
+   * read, atomically: one transaction per table, writing nothing when nothing differs, unless
+   * `force` (Flannel's bootstrap at start: own rules deleted and re-appended even when in place).
+   * Other agents' rules in the same chains are left as they are.
+   */
+  repair(signal: AbortSignal, force?: boolean): Promise<void>;
 }
 
-/** The per-family, per-mode shell: reads the kernel once per table and writes it once per table. */
+/** The per-family, per-mode shell: reads the kernel once per table and writes only when needed. */
 export interface FamilyRuleWriter {
   readonly family: IpFamily;
   readonly mode: RulesMode;
   check(signal: AbortSignal): Promise<RuleCheck>;
+  /**
+   * The nftables tables ("ip nat", "ip flannel-ipv4") whose changes `nft monitor` reports and that
+   * hold everything check() reads; undefined when the monitor cannot see them (iptables-legacy).
+   */
+  readonly watchTables?: readonly string[] | undefined;
 }

@@ -22,20 +22,27 @@ import {
 const signal = new AbortController().signal;
 const both = { masquerade: true, forward: true, randomFully: true } as const;
 
-async function applyOnce(ns: Namespace, rules: FamilyRules, previous?: { network: ReturnType<typeof cidr>; subnet: ReturnType<typeof cidr> }) {
+/** What the keeper does at start: read, then Flannel's bootstrap (force: own rules re-appended). */
+async function applyOnce(
+  ns: Namespace,
+  rules: FamilyRules,
+  previous?: { network: ReturnType<typeof cidr>; subnet: ReturnType<typeof cidr> },
+  force = true,
+) {
   const { runner, calls } = namespaceRunner(ns);
   const writer = createIptablesWriter({ runner, rules, capabilities: { wait: true }, previous });
   const found = await writer.check(signal);
-  await found.repair(signal);
+  await found.repair(signal, force);
   return { found, calls, writer };
 }
 
 describe("iptables version capabilities", () => {
-  test("turn on --wait and --random-fully from iptables 1.6.2, as Flannel", () => {
-    assert.deepEqual(capabilitiesFromVersion("iptables v1.8.9 (nf_tables)\n"), { version: "1.8.9", wait: true, randomFully: true });
-    assert.deepEqual(capabilitiesFromVersion("iptables v1.6.2"), { version: "1.6.2", wait: true, randomFully: true });
-    assert.deepEqual(capabilitiesFromVersion("iptables v1.6.1"), { version: "1.6.1", wait: false, randomFully: false });
-    assert.deepEqual(capabilitiesFromVersion("garbage"), { version: undefined, wait: false, randomFully: false });
+  test("turn on --wait and --random-fully from iptables 1.6.2, as Flannel, and tell nf_tables from legacy", () => {
+    assert.deepEqual(capabilitiesFromVersion("iptables v1.8.9 (nf_tables)\n"), { version: "1.8.9", wait: true, randomFully: true, nfTables: true });
+    assert.deepEqual(capabilitiesFromVersion("iptables v1.8.9 (legacy)\n"), { version: "1.8.9", wait: true, randomFully: true, nfTables: false });
+    assert.deepEqual(capabilitiesFromVersion("iptables v1.6.2"), { version: "1.6.2", wait: true, randomFully: true, nfTables: false });
+    assert.deepEqual(capabilitiesFromVersion("iptables v1.6.1"), { version: "1.6.1", wait: false, randomFully: false, nfTables: false });
+    assert.deepEqual(capabilitiesFromVersion("garbage"), { version: undefined, wait: false, randomFully: false, nfTables: false });
   });
 });
 
@@ -107,6 +114,8 @@ describe("iptables mode in a namespace", { skip: needsRoot }, () => {
     const { calls } = await applyOnce(ns, { ...v4, ...both });
     assert.deepEqual(calls.map((argv) => argv[0]), ["iptables-save", "iptables-restore"]);
     assert.deepEqual(calls[1]?.slice(1), ["--noflush", "--wait=10"]);
+    const inSync = await applyOnce(ns, { ...v4, ...both }, undefined, false);
+    assert.deepEqual(inSync.calls, [["iptables-save"]], "in sync: one read, no write");
     const natOnly = await applyOnce(ns, { ...v4, masquerade: true, forward: false, randomFully: true });
     assert.deepEqual(natOnly.calls[0], ["iptables-save", "-t", "nat"]);
   });
@@ -121,12 +130,12 @@ describe("iptables mode in a namespace", { skip: needsRoot }, () => {
     await inNs(ns, "iptables", "-t", "nat", "-D", "POSTROUTING", "-m", "comment", "--comment", "flanneld masq", "-j", "FLANNEL-POSTRTG");
     const { found } = await applyOnce(ns, rules);
     assert.deepEqual(found.differences, [
-      `missing in nat FLANNEL-POSTRTG: ${masq.rules[1]}`,
+      `missing in nat FLANNEL-POSTRTG: ${masq.rules[0]}`,
       `missing in nat POSTROUTING: ${masq.jump}`,
       `missing in filter FLANNEL-FWD: ${fwd.rules[0]}`,
       `missing in filter FLANNEL-FWD: ${fwd.rules[1]}`,
     ]);
-    assert.deepEqual(await flannelIptablesListing(ns, "iptables", "nat"), [masq.jump, "-N FLANNEL-POSTRTG", ...masq.rules]);
+    assert.deepEqual(await flannelIptablesListing(ns, "iptables", "nat"), [masq.jump, "-N FLANNEL-POSTRTG", ...masq.head, ...masq.rules]);
     assert.deepEqual(await flannelIptablesListing(ns, "iptables", "filter"), [fwd.jump, "-N FLANNEL-FWD", ...fwd.rules]);
   });
 
@@ -138,7 +147,7 @@ describe("iptables mode in a namespace", { skip: needsRoot }, () => {
     const everything = await inNs(ns, "iptables-save");
     assert.ok(!everything.includes("10.200."), "no rule of the previous subnet is left");
     const masq = buildMasqueradeRules(4, v4.network, v4.subnet, { randomFully: true });
-    assert.deepEqual(await flannelIptablesListing(ns, "iptables", "nat"), [masq.jump, "-N FLANNEL-POSTRTG", ...masq.rules]);
+    assert.deepEqual(await flannelIptablesListing(ns, "iptables", "nat"), [masq.jump, "-N FLANNEL-POSTRTG", ...masq.head, ...masq.rules]);
   });
 
   test("applies Flannel's IPv6 rules with ip6tables, leaving IPv4 alone", async () => {
@@ -146,7 +155,7 @@ describe("iptables mode in a namespace", { skip: needsRoot }, () => {
     assert.deepEqual(calls.map((argv) => argv[0]), ["ip6tables-save", "ip6tables-restore"]);
     const masq = buildMasqueradeRules(6, v6.network, v6.subnet, { randomFully: true });
     const fwd = buildForwardRules(6, v6.network);
-    assert.deepEqual(await flannelIptablesListing(ns, "ip6tables", "nat"), [masq.jump, "-N FLANNEL-POSTRTG", ...masq.rules]);
+    assert.deepEqual(await flannelIptablesListing(ns, "ip6tables", "nat"), [masq.jump, "-N FLANNEL-POSTRTG", ...masq.head, ...masq.rules]);
     assert.deepEqual(await flannelIptablesListing(ns, "ip6tables", "filter"), [fwd.jump, "-N FLANNEL-FWD", ...fwd.rules]);
     assert.ok(!(await inNs(ns, "iptables-save")).includes("FLANNEL"));
   });

@@ -1,21 +1,18 @@
-// Reading iptables-save and writing iptables-restore payloads (pure): drift is found from one
-// save, and one payload per table replaces the flannel chains and their single jump.
+// Reading iptables-save (iptables-save.ts) and writing iptables-restore payloads (iptables-plan.ts), pure: drift is found from one
+// save, and one payload per table puts back only this agent's rules (those naming its N or P), the
+// shared jump and the shared head rule — other networks' rules in the same chains are left alone.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { buildForwardRules, buildMasqueradeRules } from "../../../../backends/kernel/rules/iptables-rules.ts";
-import {
-  buildChainRemovalPayload,
-  buildRestorePayload,
-  findChainDrift,
-  findStaleRules,
-  parseIptablesSave,
-  savedTable,
-  splitRuleWords,
-} from "../../../../backends/kernel/rules/iptables-save.ts";
+import { buildRestorePayload, findChainDrift, findStaleRules, ownsRule } from "../../../../backends/kernel/rules/iptables-plan.ts";
+import { buildChainRemovalPayload, parseIptablesSave, savedTable, splitRuleWords } from "../../../../backends/kernel/rules/iptables-save.ts";
 import { cidr, v4 } from "./firewall-fixture.ts";
 
 const masq = buildMasqueradeRules(4, v4.network, v4.subnet, { randomFully: true });
 const fwd = buildForwardRules(4, v4.network);
+/** A second network on the same node (its own flanneld, --etcd-prefix and VNI). */
+const other = buildMasqueradeRules(4, cidr("10.245.0.0/16"), cidr("10.245.3.0/24"), { randomFully: true });
+const otherFwd = buildForwardRules(4, cidr("10.245.0.0/16"));
 
 function save(table: string, chains: readonly string[], rules: readonly string[]): string {
   return [
@@ -32,6 +29,7 @@ function save(table: string, chains: readonly string[], rules: readonly string[]
 const natInSync = save("nat", ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING", "FLANNEL-POSTRTG"], [
   "-A POSTROUTING -o eth9 -j MASQUERADE",
   masq.jump,
+  ...masq.head,
   ...masq.rules,
 ]);
 
@@ -48,28 +46,59 @@ describe("parseIptablesSave", () => {
     const nat = savedTable(tables, "nat");
     assert.ok(nat.chains.has("FLANNEL-POSTRTG"));
     assert.equal(nat.rules.length, 8);
-    assert.deepEqual(nat.rules[1], { chain: "POSTROUTING", line: masq.jump, target: "FLANNEL-POSTRTG" });
+    assert.deepEqual(
+      { ...nat.rules[1], words: undefined },
+      { chain: "POSTROUTING", line: masq.jump, words: undefined, target: "FLANNEL-POSTRTG" },
+    );
+    assert.deepEqual(nat.rules[1]?.words, splitRuleWords(masq.jump));
     assert.equal(nat.rules[7]?.target, "MASQUERADE");
     assert.equal(savedTable(tables, "filter").rules.length, 0);
     assert.equal(savedTable(tables, "mangle").chains.size, 0, "an absent table reads as empty");
   });
+
+  test("with chains named, keeps only their rules (and still every chain declared)", () => {
+    const nat = savedTable(parseIptablesSave(natInSync, new Set(["FLANNEL-POSTRTG"])), "nat");
+    assert.equal(nat.rules.length, 6);
+    assert.ok(nat.rules.every((rule) => rule.chain === "FLANNEL-POSTRTG"));
+    assert.ok(nat.chains.has("POSTROUTING"));
+  });
+});
+
+describe("ownsRule", () => {
+  const rule = (line: string) => savedTable(parseIptablesSave(save("nat", ["FLANNEL-POSTRTG"], [line])), "nat").rules[0]!;
+  test("owns a rule of the chain naming N or P as a whole word, and nothing else", () => {
+    for (const line of masq.rules) assert.ok(ownsRule(masq, rule(line)), line);
+    assert.ok(ownsRule(masq, rule("-A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE")), "a variant for our N");
+    for (const line of [...masq.head, ...other.rules, "-A FLANNEL-POSTRTG -s 110.244.0.0/16 -j RETURN"]) {
+      assert.ok(!ownsRule(masq, rule(line)), line);
+    }
+    assert.ok(!ownsRule(masq, rule(masq.jump)), "the jump lives in POSTROUTING: shared");
+  });
 });
 
 describe("findChainDrift", () => {
-  test("finds nothing when the chain, its rules and one jump are exactly there", () => {
+  test("finds nothing when the chain, the head rule, our rules and one jump are there", () => {
     assert.deepEqual(findChainDrift(masq, savedTable(parseIptablesSave(natInSync), "nat")), []);
   });
 
-  test("finds a deleted rule, a duplicated jump, a foreign rule and a missing chain", () => {
+  test("ignores another network's rules before, between and after ours", () => {
     const text = save("nat", ["POSTROUTING", "FLANNEL-POSTRTG"], [
       masq.jump,
-      masq.jump,
-      ...masq.rules.slice(0, 5),
+      ...masq.head,
+      ...other.rules.slice(0, 2),
+      ...masq.rules,
+      ...other.rules.slice(2),
       "-A FLANNEL-POSTRTG -s 10.9.0.0/16 -j RETURN",
     ]);
+    assert.deepEqual(findChainDrift(masq, savedTable(parseIptablesSave(text), "nat")), []);
+  });
+
+  test("finds a deleted rule, a variant of ours, a duplicated jump and a missing chain", () => {
+    const variant = "-A FLANNEL-POSTRTG -s 10.244.0.0/16 -j RETURN";
+    const text = save("nat", ["POSTROUTING", "FLANNEL-POSTRTG"], [masq.jump, masq.jump, ...masq.head, ...masq.rules.slice(0, 4), variant]);
     assert.deepEqual(findChainDrift(masq, savedTable(parseIptablesSave(text), "nat")), [
-      `missing in nat FLANNEL-POSTRTG: ${masq.rules[5]}`,
-      "unexpected in nat FLANNEL-POSTRTG: -A FLANNEL-POSTRTG -s 10.9.0.0/16 -j RETURN",
+      `missing in nat FLANNEL-POSTRTG: ${masq.rules[4]}`,
+      `unexpected in nat FLANNEL-POSTRTG: ${variant}`,
       `unexpected in nat POSTROUTING: ${masq.jump}`,
     ]);
     const empty = savedTable(parseIptablesSave(save("filter", ["FORWARD"], [])), "filter");
@@ -78,43 +107,92 @@ describe("findChainDrift", () => {
     assert.equal(drift.length, 4, "the chain, its two rules and the jump");
   });
 
+  test("wants the shared mark rule once, at the head of the chain", () => {
+    const behind = save("nat", ["POSTROUTING", "FLANNEL-POSTRTG"], [masq.jump, ...other.rules, ...masq.head, ...masq.rules]);
+    assert.deepEqual(findChainDrift(masq, savedTable(parseIptablesSave(behind), "nat")), [
+      `not at the head of nat FLANNEL-POSTRTG: ${masq.head[0]}`,
+    ]);
+    const twice = save("nat", ["POSTROUTING", "FLANNEL-POSTRTG"], [masq.jump, ...masq.head, ...masq.rules, ...masq.head]);
+    assert.deepEqual(findChainDrift(masq, savedTable(parseIptablesSave(twice), "nat")), [
+      `unexpected in nat FLANNEL-POSTRTG: ${masq.head[0]}`,
+    ]);
+  });
+
   test("treats a jump to the chain with another spec as unexpected and the real one as missing", () => {
-    const text = save("nat", ["POSTROUTING", "FLANNEL-POSTRTG"], ["-A POSTROUTING -j FLANNEL-POSTRTG", ...masq.rules]);
+    const text = save("nat", ["POSTROUTING", "FLANNEL-POSTRTG"], ["-A POSTROUTING -j FLANNEL-POSTRTG", ...masq.head, ...masq.rules]);
     assert.deepEqual(findChainDrift(masq, savedTable(parseIptablesSave(text), "nat")), [
       `missing in nat POSTROUTING: ${masq.jump}`,
       "unexpected in nat POSTROUTING: -A POSTROUTING -j FLANNEL-POSTRTG",
     ]);
   });
 
-  test("notices rules in another order", () => {
-    const text = save("nat", ["POSTROUTING", "FLANNEL-POSTRTG"], [masq.jump, ...[...masq.rules].reverse()]);
+  test("notices our rules in another order", () => {
+    const text = save("nat", ["POSTROUTING", "FLANNEL-POSTRTG"], [masq.jump, ...masq.head, ...[...masq.rules].reverse()]);
     assert.deepEqual(findChainDrift(masq, savedTable(parseIptablesSave(text), "nat")), ["out of order in nat FLANNEL-POSTRTG"]);
   });
 });
 
 describe("buildRestorePayload", () => {
-  test("creates the chain, appends the jump and the rules on a fresh table", () => {
+  const restore = (text: string, table: "nat" | "filter", force = false, stale: string[] = []) =>
+    buildRestorePayload(table, [masq, fwd], savedTable(parseIptablesSave(text), table), { force, stale });
+
+  test("creates the chain with -N (never `:CHAIN`, which flushes), inserts the head, appends jump and rules", () => {
     assert.equal(
       buildRestorePayload("nat", [masq, fwd], savedTable(new Map(), "nat")),
-      ["*nat", ":FLANNEL-POSTRTG - [0:0]", masq.jump, ...masq.rules, "COMMIT", ""].join("\n"),
+      ["*nat", "-N FLANNEL-POSTRTG", `-I FLANNEL-POSTRTG 1 -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN`, masq.jump, ...masq.rules, "COMMIT", ""].join("\n"),
     );
   });
 
-  test("deletes every existing jump before appending the one (re-appended at the end, as Flannel)", () => {
-    const text = save("filter", ["FORWARD", "FLANNEL-FWD"], [fwd.jump, "-A FORWARD -j FLANNEL-FWD", "-A FORWARD -j DROP", ...fwd.rules]);
+  test("writes nothing when our part is in place, whatever the other network has", () => {
+    const text = save("nat", ["POSTROUTING", "FLANNEL-POSTRTG"], [masq.jump, ...masq.head, ...other.rules, ...masq.rules]);
+    assert.equal(restore(text, "nat"), undefined);
+  });
+
+  test("repairs only our rules: deletes ours and re-appends them, never a line of the other network", () => {
+    const text = save("nat", ["POSTROUTING", "FLANNEL-POSTRTG"], [masq.jump, ...masq.head, ...masq.rules.slice(1), ...other.rules]);
+    const payload = restore(text, "nat")!;
     assert.equal(
-      buildRestorePayload("filter", [masq, fwd], savedTable(parseIptablesSave(text), "filter")),
+      payload,
+      ["*nat", ...masq.rules.slice(1).map((line) => line.replace(/^-A /, "-D ")), ...masq.rules, "COMMIT", ""].join("\n"),
+    );
+    assert.ok(!payload.includes("10.245."), "the other network's rules are not touched");
+  });
+
+  test("moves the shared mark rule back to the head, deleting every copy", () => {
+    const text = save("nat", ["POSTROUTING", "FLANNEL-POSTRTG"], [masq.jump, ...other.rules, ...masq.head, ...masq.rules, ...masq.head]);
+    const del = masq.head[0]!.replace(/^-A /, "-D ");
+    assert.equal(restore(text, "nat"), ["*nat", del, del, masq.head[0]!.replace("-A FLANNEL-POSTRTG", "-I FLANNEL-POSTRTG 1"), "COMMIT", ""].join("\n"));
+  });
+
+  test("keeps one jump, and at start (force) re-appends it and our rules as Flannel's bootstrap", () => {
+    const text = save("filter", ["FORWARD", "FLANNEL-FWD"], [fwd.jump, fwd.jump, "-A FORWARD -j DROP", ...fwd.rules, ...otherFwd.rules]);
+    assert.equal(restore(text, "filter"), ["*filter", fwd.jump.replace(/^-A /, "-D "), "COMMIT", ""].join("\n"));
+    assert.equal(
+      restore(text, "filter", true),
       [
         "*filter",
-        ":FLANNEL-FWD - [0:0]",
-        `-D FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD`,
-        "-D FORWARD -j FLANNEL-FWD",
+        fwd.jump.replace(/^-A /, "-D "),
+        fwd.jump.replace(/^-A /, "-D "),
+        ...fwd.rules.map((line) => line.replace(/^-A /, "-D ")),
         fwd.jump,
         ...fwd.rules,
         "COMMIT",
         "",
       ].join("\n"),
     );
+  });
+
+  test("replaces a jump with another spec by the one jump", () => {
+    const text = save("nat", ["POSTROUTING", "FLANNEL-POSTRTG"], ["-A POSTROUTING -j FLANNEL-POSTRTG", ...masq.head, ...masq.rules]);
+    assert.equal(restore(text, "nat"), ["*nat", "-D POSTROUTING -j FLANNEL-POSTRTG", masq.jump, "COMMIT", ""].join("\n"));
+  });
+
+  test("deletes the previous subnet.env's rules it is given", () => {
+    const previous = buildMasqueradeRules(4, cidr("10.200.0.0/16"), cidr("10.200.7.0/24"), { randomFully: true });
+    const text = save("nat", ["POSTROUTING", "FLANNEL-POSTRTG"], [masq.jump, ...masq.head, ...previous.rules, ...masq.rules]);
+    const stale = findStaleRules([previous], [masq], savedTable(parseIptablesSave(text), "nat"));
+    const payload = restore(text, "nat", false, stale)!;
+    assert.deepEqual(payload.split("\n").slice(1, -2), previous.rules.map((line) => line.replace(/^-A /, "-D ")));
   });
 });
 

@@ -10,7 +10,6 @@ import {
   listChainRules,
 } from "../../../../backends/kernel/rules/iptables-rules.ts";
 import {
-  buildNftApplyScript,
   buildNftChains,
   buildNftForwardChain,
   buildNftMasqueradeChain,
@@ -34,8 +33,16 @@ describe("iptables rule builders", () => {
 
   test("leave --random-fully out when it is unsupported or disabled", () => {
     const rules = buildMasqueradeRules(4, v4.network, v4.subnet, { randomFully: false }).rules;
-    assert.equal(rules[4], `-A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE`);
-    assert.equal(rules[5], `-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j MASQUERADE`);
+    assert.equal(rules[3], `-A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE`);
+    assert.equal(rules[4], `-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j MASQUERADE`);
+  });
+
+  test("split the shared rules (jump, kube-proxy mark) from the network's own, which all name N or P", () => {
+    const chain = buildMasqueradeRules(4, v4.network, v4.subnet, { randomFully: true });
+    assert.deepEqual(chain.head, [`-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN`]);
+    assert.deepEqual(chain.ownCidrs, ["10.244.0.0/16", "10.244.1.0/24"]);
+    assert.ok(chain.rules.every((line) => line.includes("10.244.0.0/16") || line.includes("10.244.1.0/24")));
+    assert.ok([chain.jump, ...chain.head].every((line) => !line.includes("10.244.")));
   });
 
   test("build the IPv6 masquerade rules from the same template, with ff00::/8 as multicast", () => {
@@ -114,10 +121,10 @@ describe("nftables table builders", () => {
   });
 
   test("keep nftables' differences from iptables: exact mark, and `saddr != P daddr N`", () => {
-    const rules = buildNftMasqueradeChain(4, v4.network, v4.subnet, { randomFully: false }).rules;
-    assert.equal(rules[0], "meta mark 0x00004000 return");
-    assert.equal(rules[3], "ip saddr != 10.244.1.0/24 ip daddr 10.244.0.0/16 return");
-    assert.equal(rules[4], "ip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade");
+    const chain = buildNftMasqueradeChain(4, v4.network, v4.subnet, { randomFully: false });
+    assert.deepEqual(chain.head, ["meta mark 0x00004000 return"]);
+    assert.equal(chain.rules[2], "ip saddr != 10.244.1.0/24 ip daddr 10.244.0.0/16 return");
+    assert.equal(chain.rules[3], "ip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade");
   });
 
   test("render the whole table with its comment and both chains, as `nft list table` prints it", () => {
@@ -154,13 +161,6 @@ describe("nftables table builders", () => {
     assert.ok(text.includes("\t\tip6 daddr fd00:10:244::/56 accept\n"));
   });
 
-  test("wrap the table in add + delete so one transaction replaces whatever is there", () => {
-    const script = buildNftApplyScript(6, []);
-    assert.equal(
-      script,
-      'add table ip6 flannel-ipv6\ndelete table ip6 flannel-ipv6\ntable ip6 flannel-ipv6 {\n\tcomment "rules for flannel-ipv6"\n}\n',
-    );
-  });
 });
 
 describe("diffRuleLines", () => {

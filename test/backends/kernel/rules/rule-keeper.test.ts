@@ -92,6 +92,23 @@ describe("RuleKeeper without a kernel", () => {
     await assert.rejects(start(runner), (error) => isFlannelError(error, "kernel-command-failed"));
   });
 
+  test("reads again and retries when a write loses a race with another agent of the node", async () => {
+    const argv0: string[] = [];
+    let restores = 0;
+    const runner: CommandRunner = async (argv) => {
+      argv0.push(argv[0]!);
+      if (argv[0] === "iptables") return { stdout: "iptables v1.8.9 (nf_tables)\n", stderr: "", code: 0 };
+      if (argv[0] === "iptables-restore" && ++restores === 1) {
+        return { stdout: "", stderr: "iptables-restore: line 2 failed: Chain already exists.", code: 1 };
+      }
+      return { stdout: "", stderr: "", code: 0 };
+    };
+    const started = await start(runner);
+    await started.keeper.close();
+    // nft: the start-up cleanup of the other mode; then read, a lost write, read again, write, confirm.
+    assert.deepEqual(argv0, ["nft", "iptables", "iptables-save", "iptables-restore", "iptables-save", "iptables-restore", "iptables-save"]);
+  });
+
   test("refuses a resync period that is not positive", async () => {
     const runner: CommandRunner = async () => ({ stdout: "", stderr: "", code: 0 });
     await assert.rejects(start(runner, { resyncMs: 0 }), RangeError);
@@ -124,16 +141,16 @@ describe("RuleKeeper in a namespace", { skip: needsRoot }, () => {
   test("iptables: repairs a rule deleted by hand within one resync and reports it", async () => {
     const started = track(await start(namespaceRunner(ns).runner));
     const masq = buildMasqueradeRules(4, v4.network, v4.subnet, { randomFully: true });
-    assert.deepEqual(await flannelIptablesListing(ns, "iptables", "nat"), [masq.jump, "-N FLANNEL-POSTRTG", ...masq.rules]);
+    assert.deepEqual(await flannelIptablesListing(ns, "iptables", "nat"), [masq.jump, "-N FLANNEL-POSTRTG", ...masq.head, ...masq.rules]);
     const report = await damageAndAwaitRepair(started, () =>
       inNs(ns, "iptables", "-t", "nat", "-D", "FLANNEL-POSTRTG", "-m", "mark", "--mark", "0x4000/0x4000", "-m", "comment", "--comment", "flanneld masq", "-j", "RETURN"),
     );
     assert.equal(report.repaired, 1);
-    assert.deepEqual(report.families, [{ family: 4, differences: [`missing in nat FLANNEL-POSTRTG: ${masq.rules[0]}`] }]);
+    assert.deepEqual(report.families, [{ family: 4, differences: [`missing in nat FLANNEL-POSTRTG: ${masq.head[0]}`] }]);
     const line = started.log.find("re-applying", "info");
     assert.equal(line.length, 1);
     assert.equal(line[0]?.fields.repaired, 1);
-    assert.deepEqual(await flannelIptablesListing(ns, "iptables", "nat"), [masq.jump, "-N FLANNEL-POSTRTG", ...masq.rules]);
+    assert.deepEqual(await flannelIptablesListing(ns, "iptables", "nat"), [masq.jump, "-N FLANNEL-POSTRTG", ...masq.head, ...masq.rules]);
     assert.equal(started.keeper.stats().repairs, 1);
   });
 

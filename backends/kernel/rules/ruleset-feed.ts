@@ -1,0 +1,217 @@
+// The kernel's netfilter change notifications, so that an idle --iptables-resync can tell "nothing
+// changed in the tables holding our rules since the last clean check" without starting
+// iptables-save or nft (a process per family every 5 s: most of what the rules cost an idle agent).
+//
+// One long-lived `nft monitor` per keeper (killed with its parent, see monitorArgv). It prints one line per change of the nftables ruleset —
+// `add rule ip nat FLANNEL-POSTRTG …`, `delete chain ip flannel-ipv4 postrtg`, `delete table ip6
+// filter` — with iptables-nft's changes among them (they are nftables changes to the tables
+// `ip nat`, `ip filter`, …), and `# new generation N …` comment lines between transactions. Each
+// change is filed under "<family> <table>" ("ip nat", "ip6 flannel-ipv6"). iptables-legacy's
+// changes never reach it: the keeper asks the feed only for nf_tables iptables and for nft mode.
+//
+// Trust, as backends/kernel/change-feed.ts does it for `ip monitor` (a sibling; the two could share
+// one monitor runner): a notification proves a change, never its absence, so the feed answers
+// "maybe changed" whenever it cannot vouch for the whole interval — before the monitor is known to
+// be subscribed (its NETLINK_NETFILTER socket, bound to its PID, has multicast groups in
+// /proc/<pid>/net/netlink), after it died or restarted, and after any line it cannot file or
+// anything on its stderr (lost events). A stamp is taken before the read it vouches for.
+//
+// Memory. `nft monitor` keeps a copy of the whole ruleset to print changes in context: 3.6 MiB
+// resident on an empty host, 17 MiB with 4000 kube-proxy-like iptables-nft rules (about 3.5 KiB a
+// rule). Where the ruleset is that large a read per resync is the better bargain, so the feed gives
+// up for good once the monitor holds more than `maxMonitorRssBytes` (and says so through onGiveUp).
+import { readFile } from "node:fs/promises";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import type { CoprocessSpawner } from "../batch-process.ts";
+import { endChild } from "../end-child.ts";
+
+export interface RulesetStamp {
+  readonly generation: number;
+  readonly sequence: number;
+  /** False when the feed could not vouch for the time after this stamp (not yet listening). */
+  readonly trusted: boolean;
+}
+
+export interface RulesetFeed {
+  /** Starts the monitor on first use; take the stamp before the read it vouches for. */
+  stamp(): RulesetStamp;
+  /** True unless the feed saw every change since `stamp` and none in one of `tables` ("ip nat"). */
+  changedSince(stamp: RulesetStamp | undefined, tables: readonly string[]): boolean;
+  /** Resolves once the monitor listens (false if it could not be started). */
+  ready(): Promise<boolean>;
+  /** Waits (bounded) until the monitor has printed what it was told and this process has read it. */
+  drain(): Promise<void>;
+  /** Ends the monitor by PID. Idempotent; later stamps are untrusted. */
+  close(): Promise<void>;
+}
+
+export interface RulesetFeedOptions {
+  /** Resident memory above which the monitor is ended and not started again (default 16 MiB). */
+  readonly maxMonitorRssBytes?: number;
+  /** Told once, when the feed gives up for good. */
+  readonly onGiveUp?: (reason: string) => void;
+}
+
+const families = new Set(["ip", "ip6", "inet", "arp", "bridge", "netdev"]);
+
+/** The "<family> <table>" a monitor line is filed under, "" for a line that is no change, undefined if unknown. Pure. */
+export function rulesetEventKey(line: string): string | undefined {
+  if (line.trim() === "" || line.startsWith("#")) return "";
+  const words = line.split(" ");
+  // `add rule ip nat X …`, `delete table ip6 filter`, `add element inet t s { … }`, `add ct helper ip t h …`
+  for (let i = 1; i < Math.min(words.length - 1, 4); i++) {
+    if (families.has(words[i]!)) return `${words[i]} ${words[i + 1]}`;
+  }
+  return undefined;
+}
+
+// `nft monitor` never reads its stdin and, in a quiet namespace, never writes: if the agent died
+// without ending it (kill -9, a crash), nothing would, and it would keep the namespace alive. So it
+// runs with a parent-death signal (setpriv execs nft: the PID stays the monitor's own).
+const monitorArgv = ["setpriv", "--pdeathsig", "KILL", "--", "nft", "monitor"];
+const netfilterProtocol = "12";
+const pollMs = 5;
+const readyTimeoutMs = 5000;
+const drainTimeoutMs = 100;
+/** A monitor that died (or nft that is not installed) is started again at most this often. */
+const restartEveryMs = 30_000;
+
+const defaultMaxMonitorRssBytes = 16 * 1024 * 1024;
+
+export function openRulesetFeed(spawner: CoprocessSpawner, options: RulesetFeedOptions = {}): RulesetFeed {
+  const maxRss = options.maxMonitorRssBytes ?? defaultMaxMonitorRssBytes;
+  let child: ChildProcessWithoutNullStreams | undefined;
+  let generation = 0;
+  let sequence = 0;
+  let listening = false;
+  let closed = false;
+  let readiness: Promise<boolean> = Promise.resolve(false);
+  let exited: Promise<void> = Promise.resolve();
+  let startedAt: number | undefined;
+  /** Last sequence number per table; "*" for lines that could not be filed. */
+  const lastChange = new Map<string, number>();
+
+  const startIfDown = (): void => {
+    if (closed || child !== undefined) return;
+    if (startedAt !== undefined && performance.now() - startedAt < restartEveryMs) return;
+    startedAt = performance.now();
+    start();
+  };
+
+  const file = (line: string): void => {
+    const key = rulesetEventKey(line);
+    if (key !== "") lastChange.set(key ?? "*", ++sequence);
+  };
+
+  function start(): void {
+    generation += 1;
+    listening = false;
+    let started: ChildProcessWithoutNullStreams;
+    try {
+      started = spawner(monitorArgv);
+    } catch {
+      return;
+    }
+    child = started;
+    const mine = generation;
+    started.stdin.on("error", () => {});
+    started.on("error", () => {});
+    started.stdout.setEncoding("utf8");
+    started.stderr.setEncoding("utf8");
+    let partial = "";
+    started.stdout.on("data", (chunk: string) => {
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) file(line);
+    });
+    started.stderr.on("data", () => lastChange.set("*", ++sequence));
+    exited = new Promise((resolve) => {
+      started.once("close", () => {
+        if (child === started) child = undefined;
+        if (generation === mine) listening = false;
+        resolve();
+      });
+    });
+    readiness = waitListening(started, mine);
+  }
+
+  async function waitListening(started: ChildProcessWithoutNullStreams, mine: number): Promise<boolean> {
+    const pid = started.pid;
+    if (pid === undefined) return false;
+    const deadline = Date.now() + readyTimeoutMs;
+    while (Date.now() < deadline && generation === mine && started.exitCode === null && started.signalCode === null) {
+      if (((await monitorSocket(pid))?.groups ?? 0) !== 0) {
+        if (generation === mine) listening = true;
+        return listening;
+      }
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+    return false;
+  }
+
+  return {
+    stamp() {
+      startIfDown();
+      return { generation, sequence, trusted: listening && child !== undefined };
+    },
+    changedSince(stamp, tables) {
+      if (stamp === undefined || !stamp.trusted || closed || !listening || stamp.generation !== generation) return true;
+      if ((lastChange.get("*") ?? 0) > stamp.sequence) return true;
+      return tables.some((table) => (lastChange.get(table) ?? 0) > stamp.sequence);
+    },
+    ready() {
+      startIfDown();
+      return closed ? Promise.resolve(false) : readiness;
+    },
+    async drain() {
+      const pid = child?.pid;
+      if (pid === undefined || !listening) return;
+      const rss = await residentBytes(pid);
+      if (rss !== undefined && rss > maxRss) {
+        closed = true;
+        listening = false;
+        options.onGiveUp?.(`nft monitor holds ${Math.round(rss / 1048576)} MiB (more than ${Math.round(maxRss / 1048576)} MiB): the ruleset is large`);
+        if (child !== undefined) await endChild(child, exited, 0);
+        return;
+      }
+      for (let waited = 0; waited < drainTimeoutMs && ((await monitorSocket(pid))?.queued ?? 0) > 0; waited += pollMs) {
+        await new Promise((resolve) => setTimeout(resolve, pollMs));
+      }
+      // Two turns of the event loop: its poll phase reads whatever the pipe holds.
+      for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+    },
+    async close() {
+      closed = true;
+      listening = false;
+      // A monitor never reads its stdin: no grace.
+      if (child !== undefined) await endChild(child, exited, 0);
+    },
+  };
+}
+
+/** VmRSS of `pid`, in bytes. */
+async function residentBytes(pid: number): Promise<number | undefined> {
+  try {
+    const kib = /^VmRSS:\s+(\d+) kB$/m.exec(await readFile(`/proc/${pid}/status`, "utf8"))?.[1];
+    return kib === undefined ? undefined : Number(kib) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The monitor's NETLINK_NETFILTER row of /proc/<pid>/net/netlink (bound to its PID, as nft does). */
+async function monitorSocket(pid: number): Promise<{ readonly groups: number; readonly queued: number } | undefined> {
+  let table: string;
+  try {
+    table = await readFile(`/proc/${pid}/net/netlink`, "utf8");
+  } catch {
+    return undefined;
+  }
+  // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
+  for (const row of table.split("\n")) {
+    const [, protocol, portId, groups = "", queued = ""] = row.trim().split(/\s+/);
+    if (protocol !== netfilterProtocol || portId !== String(pid) || !/^[0-9a-f]+$/.test(groups) || !/^\d+$/.test(queued)) continue;
+    return { groups: Number.parseInt(groups, 16), queued: Number(queued) };
+  }
+  return undefined;
+}
