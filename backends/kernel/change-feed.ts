@@ -81,7 +81,10 @@ export function eventKey(line: string): string | undefined {
   return `ROUTE${family} ${device}${table === undefined || table === "main" ? "" : ` table ${table}`}`;
 }
 
-const monitorArgv = ["ip", "monitor", "label", "link", "address", "route", "neigh"];
+// `ip monitor` never reads its stdin: if the agent died without ending it (kill -9, a crash),
+// nothing would, and it would keep the namespace alive. So it runs with a parent-death signal
+// (setpriv execs ip: the PID stays the monitor's own), as rules/ruleset-feed.ts runs `nft monitor`.
+const monitorArgv = ["setpriv", "--pdeathsig", "KILL", "--", "ip", "monitor", "label", "link", "address", "route", "neigh"];
 const readyPollMs = 5;
 const readyTimeoutMs = 5000;
 const drainTimeoutMs = 100;
