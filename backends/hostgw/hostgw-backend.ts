@@ -63,7 +63,7 @@ export function createHostGwBackend(deps: HostGwBackendDeps): Backend {
   let linkIndex = 0;
   let inPlace = new Set<string>();
   // A resync with nothing changed, in the kernel or the peers, reads nothing (quiet-resync.ts).
-  const quiet = quietResync(kernel.changes);
+  const quiet = quietResync(() => kernel.changes);
   let configuredFor: OwnSubnets | undefined;
 
   function prepared(call: string): RoutedFamily[] {
@@ -74,7 +74,6 @@ export function createHostGwBackend(deps: HostGwBackendDeps): Backend {
   async function prepare(local: LocalNode, signal: AbortSignal): Promise<PreparedBackend> {
     signal.throwIfAborted();
     quiet.forget();
-    kernel.changes.stamp(); // starts the change feed, so that it listens before the first resync
     for (const [family, ext, iface] of [[4, local.extAddr, local.ifaceAddr], [6, local.extV6Addr, local.ifaceV6Addr]] as const) {
       if (differs(ext, iface)) {
         throw new FlannelError("interface-invalid", hostGwNatRefusal, {

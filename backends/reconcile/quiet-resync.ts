@@ -27,17 +27,18 @@ function samePeers(a: readonly Peer[], b: readonly Peer[]): boolean {
   return true;
 }
 
-export function quietResync(feed: ChangeFeed, now: () => number = () => performance.now()): QuietResync {
+/** `feed` is asked for the kernel's change feed only when first needed (building a backend touches no kernel). */
+export function quietResync(feedOf: () => ChangeFeed, now: () => number = () => performance.now()): QuietResync {
   let last: { readonly stamp: FeedStamp; readonly at: number; readonly peers: readonly Peer[]; readonly own: unknown } | undefined;
   return {
     async canSkip(depth, peers, own, keys) {
       if (depth !== "resync" || last === undefined) return false;
       if (last.own !== own || !samePeers(last.peers, peers) || now() - last.at >= kernelReadEveryMs) return false;
       // Changes made before this tick are filed before it decides (see ChangeFeed.drain).
-      await feed.drain();
-      return !feed.changedSince(last.stamp, keys);
+      await feedOf().drain();
+      return !feedOf().changedSince(last.stamp, keys);
     },
-    stamp: () => feed.stamp(),
+    stamp: () => feedOf().stamp(),
     clean(stamp, peers, own) {
       last = stamp.trusted ? { stamp, at: now(), peers, own } : undefined;
     },

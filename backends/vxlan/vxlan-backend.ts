@@ -116,7 +116,7 @@ export function createVxlanBackend(deps: VxlanBackendDeps): Backend {
   const inPlaceByKind = new Map<EntryKindName, Set<string>>();
   const inPlaceOf = (kind: EntryKindName): ReadonlySet<string> => inPlaceByKind.get(kind) ?? new Set();
   // A resync with nothing changed, in the kernel or the peers, reads nothing (quiet-resync.ts).
-  const quiet = quietResync(kernel.changes);
+  const quiet = quietResync(() => kernel.changes);
   let configuredFor: OwnSubnets | undefined;
   const watchedKeys = (): string[] => [
     ...vteps.flatMap((vtep) => {
