@@ -71,6 +71,16 @@ describe("the change feed in a namespace", { skip: needsRoot }, () => {
     assert.equal(feed.changedSince(stamp, ["NEIGH dev0", "ROUTE dev0p", "LINK dev0"]), false);
   });
 
+  test("a change before a stamp does not count against it, yet still counts against an older one", async () => {
+    await feed.ready();
+    const older = feed.stamp();
+    await node.ns.ip("route", "replace", "10.9.3.0/24", "dev", "dev0");
+    await feed.drain();
+    const newer = feed.stamp();
+    assert.equal(feed.changedSince(newer, ["ROUTE dev0"]), false);
+    assert.equal(feed.changedSince(older, ["ROUTE dev0"]), true);
+  });
+
   test("a neighbour, an address and a link change are each seen under their device", async () => {
     const stamp = feed.stamp();
     await node.ns.ip("neigh", "replace", "10.9.0.7", "lladdr", "02:00:00:00:00:07", "dev", "dev0", "nud", "permanent");
