@@ -141,7 +141,7 @@ export const flanneldFlags: readonly FlagSpec[] = [
   { name: "net-config-path", kind: "string", field: "netConfigPath", default: "/etc/kube-flannel/net-conf.json",
     fromEnvironment: true, valueName: "file", description: "network configuration file read in Kubernetes mode" },
   { name: "peer-probe-interval", kind: "duration", field: "peerProbeInterval", default: 10_000, fromEnvironment: true, extension: true,
-    valueName: "duration", description: "how often each peer is sent an ICMP echo to its backend address (reachability, RTT and loss in /metrics and the log); at most 50 probes a second whatever the peer count; 0 turns the probes off" },
+    valueName: "duration", description: "how often each peer is sent an ICMP echo to its backend address (reachability, RTT and loss in /metrics and the log); at most 5 probes a second whatever the peer count (a round over many peers stretches accordingly); 0 turns the probes off" },
   { name: "peer-probe-unreachable-after", kind: "duration", field: "peerProbeUnreachableAfter", default: 30_000, fromEnvironment: true, extension: true,
     valueName: "duration", description: "a peer that has answered no probe for this long is logged and exported as unreachable" },
   { name: "public-ip", kind: "string", field: "publicIp", default: "", fromEnvironment: true, valueName: "ipv4",
