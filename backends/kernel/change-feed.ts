@@ -12,9 +12,9 @@
 // changed" (true) whenever it cannot vouch for the whole interval: before the monitor is known to
 // be subscribed, after it died or restarted, and after any line it cannot file (iproute2 prints
 // "netlink receive error … No buffer space available" when the kernel dropped events for it).
-// Subscription is confirmed from /proc/<pid>/net/netlink: the monitor's NETLINK_ROUTE socket
-// appears there, with its port id (the PID, as iproute2 binds it) and its multicast groups, once
-// it listens. Events that the monitor delivers a moment after the change they report can only
+// Subscription is confirmed from /proc/<pid>/net/netlink (netlink-monitor.ts): the monitor's
+// NETLINK_ROUTE socket appears there, with its port id (the PID, as iproute2 binds it) and its
+// multicast groups, once it listens. Events that the monitor delivers a moment after the change they report can only
 // make a later resync dump once more, never skip a change: a stamp is taken before the dump it
 // vouches for.
 //
@@ -24,10 +24,10 @@
 // unread when a caller takes a new stamp, since everything before a stamp is covered by the read
 // that stamp precedes (older stamps are then told "maybe changed"). What waits is bounded
 // (`maxUnreadBytes`); past that it is dropped the same way.
-import { readFile } from "node:fs/promises";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import type { CoprocessSpawner } from "./batch-process.ts";
 import { endChild } from "./end-child.ts";
+import { dyingWithParent, netlinkRoute, waitDrained, waitSubscribed } from "./netlink-monitor.ts";
 
 export type ChangeKind = "LINK" | "ADDR" | "ROUTE" | "NEIGH";
 
@@ -88,13 +88,7 @@ export function eventKey(line: string): string | undefined {
   return `ROUTE${family} ${device}${table === undefined || table === "main" ? "" : ` table ${table}`}`;
 }
 
-// `ip monitor` never reads its stdin: if the agent died without ending it (kill -9, a crash),
-// nothing would, and it would keep the namespace alive. So it runs with a parent-death signal
-// (setpriv execs ip: the PID stays the monitor's own), as rules/ruleset-feed.ts runs `nft monitor`.
-const monitorArgv = ["setpriv", "--pdeathsig", "KILL", "--", "ip", "monitor", "label", "link", "address", "route", "neigh"];
-const readyPollMs = 5;
-const readyTimeoutMs = 5000;
-const drainTimeoutMs = 100;
+const monitorArgv = dyingWithParent(["ip", "monitor", "label", "link", "address", "route", "neigh"]);
 const maxUnreadBytes = 1024 * 1024;
 
 export function openChangeFeed(spawner: CoprocessSpawner): ChangeFeed {
@@ -162,26 +156,16 @@ export function openChangeFeed(spawner: CoprocessSpawner): ChangeFeed {
         resolve();
       });
     });
-    readiness = waitListening(started, mine);
+    readiness = waitSubscribed(started, netlinkRoute, () => generation === mine).then((subscribed) => {
+      // Only the current monitor's subscription counts; a superseded one changes nothing.
+      if (subscribed && generation === mine) listening = true;
+      return subscribed && generation === mine;
+    });
   }
 
   function file(line: string): void {
     if (line === "" || line.startsWith(" ") || line.startsWith("\t")) return;
     lastEvent.set(eventKey(line) ?? "*", ++sequence);
-  }
-
-  async function waitListening(started: ChildProcessWithoutNullStreams, mine: number): Promise<boolean> {
-    const pid = started.pid;
-    if (pid === undefined) return false;
-    const deadline = Date.now() + readyTimeoutMs;
-    while (Date.now() < deadline && generation === mine && started.exitCode === null && started.signalCode === null) {
-      if (await subscribed(pid)) {
-        if (generation === mine) listening = true;
-        return listening;
-      }
-      await new Promise((resolve) => setTimeout(resolve, readyPollMs));
-    }
-    return false;
   }
 
   return {
@@ -204,11 +188,7 @@ export function openChangeFeed(spawner: CoprocessSpawner): ChangeFeed {
     async drain() {
       const pid = child?.pid;
       if (pid === undefined || !listening) return;
-      for (let waited = 0; waited < drainTimeoutMs && (await queuedBytes(pid)) > 0; waited += readyPollMs) {
-        await new Promise((resolve) => setTimeout(resolve, readyPollMs));
-      }
-      // Two turns of the event loop: its poll phase reads whatever the pipe holds.
-      for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+      await waitDrained(pid, netlinkRoute);
     },
     async close() {
       closed = true;
@@ -217,31 +197,4 @@ export function openChangeFeed(spawner: CoprocessSpawner): ChangeFeed {
       if (child !== undefined) await endChild(child, exited, 0);
     },
   };
-}
-
-/** The monitor's row of /proc/<pid>/net/netlink: its NETLINK_ROUTE socket, bound to its PID. */
-async function monitorSocket(pid: number): Promise<{ readonly groups: number; readonly queued: number } | undefined> {
-  let table: string;
-  try {
-    table = await readFile(`/proc/${pid}/net/netlink`, "utf8");
-  } catch {
-    return undefined;
-  }
-  // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
-  for (const row of table.split("\n")) {
-    const [, protocol, portId, groups = "", queued = ""] = row.trim().split(/\s+/);
-    if (protocol !== "0" || portId !== String(pid) || !/^[0-9a-f]+$/.test(groups) || !/^\d+$/.test(queued)) continue;
-    return { groups: Number.parseInt(groups, 16), queued: Number(queued) };
-  }
-  return undefined;
-}
-
-/** Whether process `pid` listens: its socket has multicast groups. */
-async function subscribed(pid: number): Promise<boolean> {
-  return ((await monitorSocket(pid))?.groups ?? 0) !== 0;
-}
-
-/** Bytes of events the kernel queued for the monitor that it has not read yet. */
-async function queuedBytes(pid: number): Promise<number> {
-  return (await monitorSocket(pid))?.queued ?? 0;
 }

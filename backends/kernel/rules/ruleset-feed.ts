@@ -2,15 +2,15 @@
 // changed in the tables holding our rules since the last clean check" without starting
 // iptables-save or nft (a process per family every 5 s: most of what the rules cost an idle agent).
 //
-// One long-lived `nft monitor` per keeper (killed with its parent, see monitorArgv). It prints one line per change of the nftables ruleset —
+// One long-lived `nft monitor` per keeper (killed with its parent: netlink-monitor.ts). It prints one line per change of the nftables ruleset —
 // `add rule ip nat FLANNEL-POSTRTG …`, `delete chain ip flannel-ipv4 postrtg`, `delete table ip6
 // filter` — with iptables-nft's changes among them (they are nftables changes to the tables
 // `ip nat`, `ip filter`, …), and `# new generation N …` comment lines between transactions. Each
 // change is filed under "<family> <table>" ("ip nat", "ip6 flannel-ipv6"). iptables-legacy's
 // changes never reach it: the keeper asks the feed only for nf_tables iptables and for nft mode.
 //
-// Trust, as backends/kernel/change-feed.ts does it for `ip monitor` (a sibling; the two could share
-// one monitor runner): a notification proves a change, never its absence, so the feed answers
+// Trust, as backends/kernel/change-feed.ts does it for `ip monitor` (both read their monitor's
+// socket through netlink-monitor.ts): a notification proves a change, never its absence, so the feed answers
 // "maybe changed" whenever it cannot vouch for the whole interval — before the monitor is known to
 // be subscribed (its NETLINK_NETFILTER socket, bound to its PID, has multicast groups in
 // /proc/<pid>/net/netlink), after it died or restarted, and after any line it cannot file or
@@ -24,6 +24,7 @@ import { readFile } from "node:fs/promises";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import type { CoprocessSpawner } from "../batch-process.ts";
 import { endChild } from "../end-child.ts";
+import { dyingWithParent, netlinkNetfilter, waitDrained, waitSubscribed } from "../netlink-monitor.ts";
 
 export interface RulesetStamp {
   readonly generation: number;
@@ -65,14 +66,7 @@ export function rulesetEventKey(line: string): string | undefined {
   return undefined;
 }
 
-// `nft monitor` never reads its stdin and, in a quiet namespace, never writes: if the agent died
-// without ending it (kill -9, a crash), nothing would, and it would keep the namespace alive. So it
-// runs with a parent-death signal (setpriv execs nft: the PID stays the monitor's own).
-const monitorArgv = ["setpriv", "--pdeathsig", "KILL", "--", "nft", "monitor"];
-const netfilterProtocol = "12";
-const pollMs = 5;
-const readyTimeoutMs = 5000;
-const drainTimeoutMs = 100;
+const monitorArgv = dyingWithParent(["nft", "monitor"]);
 /** A monitor that died (or nft that is not installed) is started again at most this often. */
 const restartEveryMs = 30_000;
 
@@ -132,21 +126,11 @@ export function openRulesetFeed(spawner: CoprocessSpawner, options: RulesetFeedO
         resolve();
       });
     });
-    readiness = waitListening(started, mine);
-  }
-
-  async function waitListening(started: ChildProcessWithoutNullStreams, mine: number): Promise<boolean> {
-    const pid = started.pid;
-    if (pid === undefined) return false;
-    const deadline = Date.now() + readyTimeoutMs;
-    while (Date.now() < deadline && generation === mine && started.exitCode === null && started.signalCode === null) {
-      if (((await monitorSocket(pid))?.groups ?? 0) !== 0) {
-        if (generation === mine) listening = true;
-        return listening;
-      }
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
-    }
-    return false;
+    readiness = waitSubscribed(started, netlinkNetfilter, () => generation === mine).then((subscribed) => {
+      // Only the current monitor's subscription counts; a superseded one changes nothing.
+      if (subscribed && generation === mine) listening = true;
+      return subscribed && generation === mine;
+    });
   }
 
   return {
@@ -174,11 +158,7 @@ export function openRulesetFeed(spawner: CoprocessSpawner, options: RulesetFeedO
         if (child !== undefined) await endChild(child, exited, 0);
         return;
       }
-      for (let waited = 0; waited < drainTimeoutMs && ((await monitorSocket(pid))?.queued ?? 0) > 0; waited += pollMs) {
-        await new Promise((resolve) => setTimeout(resolve, pollMs));
-      }
-      // Two turns of the event loop: its poll phase reads whatever the pipe holds.
-      for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+      await waitDrained(pid, netlinkNetfilter);
     },
     async close() {
       closed = true;
@@ -197,21 +177,4 @@ async function residentBytes(pid: number): Promise<number | undefined> {
   } catch {
     return undefined;
   }
-}
-
-/** The monitor's NETLINK_NETFILTER row of /proc/<pid>/net/netlink (bound to its PID, as nft does). */
-async function monitorSocket(pid: number): Promise<{ readonly groups: number; readonly queued: number } | undefined> {
-  let table: string;
-  try {
-    table = await readFile(`/proc/${pid}/net/netlink`, "utf8");
-  } catch {
-    return undefined;
-  }
-  // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
-  for (const row of table.split("\n")) {
-    const [, protocol, portId, groups = "", queued = ""] = row.trim().split(/\s+/);
-    if (protocol !== netfilterProtocol || portId !== String(pid) || !/^[0-9a-f]+$/.test(groups) || !/^\d+$/.test(queued)) continue;
-    return { groups: Number.parseInt(groups, 16), queued: Number(queued) };
-  }
-  return undefined;
 }
