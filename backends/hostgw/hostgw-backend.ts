@@ -20,6 +20,7 @@ import { formatIp, sameIp, type Cidr, type IpAddress, type IpFamily } from "../n
 import { applyPeerChanges } from "../reconcile/apply-changes.ts";
 import { ProgrammedPeers, routeSlot } from "../reconcile/programmed.ts";
 import { oneAtATime } from "../reconcile/one-at-a-time.ts";
+import { samePeers } from "../reconcile/peers.ts";
 import { quietResync } from "../reconcile/quiet-resync.ts";
 import { isPeerRouteOn, routeEntryKind } from "../reconcile/routes.ts";
 import { applySteps, newTally, planEntries, tallyReport, type Step, type Tally } from "../reconcile/steps.ts";
@@ -41,10 +42,6 @@ interface RoutedFamily {
   last?: { readonly peers: readonly Peer[]; readonly ownSubnet: Cidr | undefined; readonly desired: HostGwDesiredState; routes?: readonly KernelRoute[]; inPlace?: readonly string[] };
   /** The desired state `programmed` was last reset from, while no apply() changed it since. */
   programmedFrom?: HostGwDesiredState | undefined;
-}
-
-function samePeers(a: readonly Peer[], b: readonly Peer[]): boolean {
-  return a.length === b.length && a.every((peer, i) => peer === b[i]);
 }
 
 /** Flannel's refusal, word for word: a peer's route via our PublicIP would lead nowhere behind NAT. */

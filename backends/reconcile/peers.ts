@@ -22,6 +22,16 @@ export interface FamilyPeers {
   readonly errors: readonly FlannelError[];
 }
 
+/**
+ * The very same peers, in order: the agent hands the same Peer objects while leases stand, so a
+ * backend can tell "nothing changed since" without comparing their contents.
+ */
+export function samePeers(a: readonly Peer[], b: readonly Peer[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export function peerError(label: string, reason: string, details: Readonly<Record<string, unknown>> = {}): FlannelError {
   return new FlannelError("lease-invalid", `peer ${label} skipped: ${reason}`, { details: { peer: label, reason, ...details } });
 }

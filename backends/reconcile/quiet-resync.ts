@@ -6,6 +6,7 @@
 // most of an idle agent's CPU. A full reconcile (start-up, after a failure) never skips.
 import type { Peer, ReconcileDepth } from "../backend.ts";
 import type { ChangeFeed, FeedStamp } from "../kernel/change-feed.ts";
+import { samePeers } from "./peers.ts";
 
 /** How long a resync may rely on the change feed alone before it reads the kernel anyway. */
 export const kernelReadEveryMs = 60_000;
@@ -19,12 +20,6 @@ export interface QuietResync {
   clean(stamp: FeedStamp, peers: readonly Peer[], own: unknown): void;
   /** After a failed or partial run, or when what the run rests on changed (prepare). */
   forget(): void;
-}
-
-function samePeers(a: readonly Peer[], b: readonly Peer[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** `feed` is asked for the kernel's change feed only when first needed (building a backend touches no kernel). */

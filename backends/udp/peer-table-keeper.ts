@@ -3,6 +3,7 @@
 // changed — or always, on a full reconcile — with what changed booked in the run's tally.
 import type { Peer, PeerChange, ReconcileDepth } from "../backend.ts";
 import { formatCidr, type Cidr } from "../net/ip.ts";
+import { samePeers } from "../reconcile/peers.ts";
 import type { Tally } from "../reconcile/steps.ts";
 import type { DataPlane } from "./dgram-native.ts";
 import type { DropReporter } from "./drop-report.ts";
@@ -14,10 +15,6 @@ export interface PeerTableKeeper {
   reconcile(plane: DataPlane, peers: readonly Peer[], depth: ReconcileDepth, tally: Tally): void;
   /** Applies lease changes to the table; without a data plane they wait for the next reconcile. */
   apply(plane: DataPlane | undefined, changes: readonly PeerChange[], tally: Tally): void;
-}
-
-function samePeers(a: readonly Peer[] | undefined, b: readonly Peer[]): boolean {
-  return a !== undefined && a.length === b.length && a.every((peer, i) => peer === b[i]);
 }
 
 export function createPeerTableKeeper(ownSubnet: () => Cidr | undefined, drops: DropReporter): PeerTableKeeper {
@@ -51,7 +48,7 @@ export function createPeerTableKeeper(ownSubnet: () => Cidr | undefined, drops: 
     reconcile(plane, peers, depth, tally) {
       // A resync with the very peers of the last run (the agent hands the same Peer objects
       // while leases stand) has nothing to compute.
-      if (depth === "resync" && samePeers(lastPeers, peers)) return;
+      if (depth === "resync" && lastPeers !== undefined && samePeers(lastPeers, peers)) return;
       bySubnet.clear();
       for (const peer of peers) if (peer.subnet !== undefined) bySubnet.set(formatCidr(peer.subnet), peer);
       send(plane, tally, depth === "full");

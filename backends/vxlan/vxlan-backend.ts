@@ -30,6 +30,7 @@ import { addressBits, cidrIp, formatIp, type Cidr, type IpAddress, type IpFamily
 import { applyPeerChanges } from "../reconcile/apply-changes.ts";
 import { fdbSlot, neighbourSlot, ProgrammedPeers, routeSlot, type ChangeSteps, type PeerRecord } from "../reconcile/programmed.ts";
 import { oneAtATime } from "../reconcile/one-at-a-time.ts";
+import { samePeers } from "../reconcile/peers.ts";
 import { quietResync } from "../reconcile/quiet-resync.ts";
 import { routeEntryKind } from "../reconcile/routes.ts";
 import { applySteps, newTally, planEntries, tallyReport, type EntryPlan, type Step, type Tally } from "../reconcile/steps.ts";
@@ -77,12 +78,6 @@ function pushAll(into: Map<EntryKindName, string[]>, kind: EntryKindName, keys: 
   const list = into.get(kind);
   if (list === undefined) into.set(kind, [...keys]);
   else for (const key of keys) list.push(key);
-}
-
-function samePeers(a: readonly Peer[], b: readonly Peer[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** The kinds of entry a reconcile checks (every run checks all: a drifted entry is back within one resync). */
