@@ -26,7 +26,7 @@ import { repeatEvery } from "./ops/periodic.ts";
 import { logPeerChanges } from "./ops/peer-change-log.ts";
 import { createReadiness } from "./ops/readiness.ts";
 import { startReadinessMonitor } from "./ops/readiness-monitor.ts";
-import { peerChangesForBackend, peersForBackend } from "./peers.ts";
+import { isPeerOfType, peerChangesForBackend, peersForBackend } from "./peers.ts";
 import { startReconcileLoop } from "./reconcile-loop.ts";
 import { leaseAttrs, localNode, ownSubnets, ruleFamilies, subnetEnvContent } from "./startup.ts";
 import { errorCode } from "./subnet/datastore-observer.ts";
@@ -174,7 +174,8 @@ export async function runDaemon(
   // on every resync tick.
   const leaseSet = createLeaseSet(own, { onUnknownRemoval: (removed) => log.warn("removal of a lease that was never seen", { subnet: removed.subnet === undefined ? "" : formatCidr(removed.subnet) }) });
   const warned = new Set<string>();
-  const peersKnown = (): number => leaseSet.peers().reduce((n, peer) => (peer.attrs.backendType === conf.backendType ? n + 1 : n), 0);
+  // The same rule as the peers handed to the backend: a udp node's peers write no BackendType.
+  const peersKnown = (): number => leaseSet.peers().reduce((n, lease) => (isPeerOfType(lease.attrs.backendType, conf.backendType) ? n + 1 : n), 0);
   if (metricSources !== undefined) {
     metricSources.dataPlane = {
       backend: conf.backendType,
