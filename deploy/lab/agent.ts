@@ -11,6 +11,7 @@
 // arguments, which is what the end-to-end tests need to exercise restarts.
 import { readFileSync } from "node:fs";
 import { subnetEnvValues } from "../../agent/config/subnet-env.ts";
+import { bashScript } from "./tools/command.ts";
 import { waitFor } from "./tools/wait.ts";
 import type { NodeLayout } from "./layout.ts";
 import { flanneldBinary, healthzPort, nodeUplink } from "./layout.ts";
@@ -97,7 +98,7 @@ export function flanneldEnv(node: NodeLayout, settings: AgentSettings): NodeJS.P
 /** Asks flanneld's /readyz over plain HTTP from inside `ns` (bash's /dev/tcp: no extra runtime to start). */
 export async function readyzAnswers200(ns: string, port = healthzPort): Promise<boolean> {
   const script = `exec 3<>/dev/tcp/127.0.0.1/${port} && printf 'GET /readyz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -n 1 <&3`;
-  const result = await execIn(ns, ["timeout", "2", "bash", "-c", script], { allowFailure: true, timeoutMs: 5000 });
+  const result = await execIn(ns, ["timeout", "2", ...bashScript(script)], { allowFailure: true, timeoutMs: 5000 });
   return result.code === 0 && / 200 /.test(result.stdout);
 }
 

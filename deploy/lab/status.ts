@@ -8,6 +8,7 @@ import { cidrContainsIp, cidrIp, formatIp, parseCidr, parseIp } from "../../back
 import type { LabAgent } from "./agent.ts";
 import { nodeUplink } from "./layout.ts";
 import { execIn, ipJsonIn } from "./namespace.ts";
+import { bashScript } from "./tools/command.ts";
 import type { LabBackend } from "./options.ts";
 import type { LabPod } from "./pods.ts";
 
@@ -54,7 +55,7 @@ async function udpPeersAnswering(ns: string, peerSubnets: readonly string[]): Pr
     return cidr === undefined ? [] : [formatIp(cidrIp(cidr))];
   });
   if (targets.length === 0) return 0;
-  const result = await execIn(ns, ["bash", "-c", pingRowScript, "ping-row", ...targets], { allowFailure: true, timeoutMs: 10_000 });
+  const result = await execIn(ns, bashScript(pingRowScript, "ping-row", ...targets), { allowFailure: true, timeoutMs: 10_000 });
   return result.stdout.split("\n").filter((line) => line.endsWith(" 1")).length;
 }
 
@@ -109,7 +110,7 @@ const pingRowScript = 'for ip in "$@"; do (if ping -c 1 -W 1 -q -n "$ip" >/dev/n
 /** Which of `targets` answer one ICMP echo (1 s timeout) sent from inside `from`'s namespace. */
 export async function pingRow(from: LabPod, targets: readonly string[]): Promise<Set<string>> {
   if (targets.length === 0) return new Set();
-  const result = await execIn(from.ns, ["bash", "-c", pingRowScript, "ping-row", ...targets], { allowFailure: true, timeoutMs: 10_000 });
+  const result = await execIn(from.ns, bashScript(pingRowScript, "ping-row", ...targets), { allowFailure: true, timeoutMs: 10_000 });
   return new Set(result.stdout.split("\n").filter((line) => line.endsWith(" 1")).map((line) => line.slice(0, -2)));
 }
 

@@ -14,7 +14,7 @@ import { endProcess } from "../../deploy/lab/processes.ts";
 import { identify } from "../../deploy/lab/state.ts";
 import { parseExposition, type Exposition } from "../agent/ops/exposition.ts";
 import { spawnProcess, type ManagedProcess } from "../support/process.ts";
-import { run } from "../../deploy/lab/tools/command.ts";
+import { bashScript, run } from "../../deploy/lab/tools/command.ts";
 import { runStateDir, uniqueName } from "../support/run-context.ts";
 import { waitFor } from "../../deploy/lab/tools/wait.ts";
 
@@ -278,7 +278,7 @@ export async function udpSourceSeen(listenerNs: string, senderNs: string, target
       async () => {
         const seen = /FROM (\S+)/.exec(listener.output());
         if (seen !== null) return seen[1]!;
-        await run(["ip", "netns", "exec", senderNs, "bash", "-c", `echo probe > /dev/udp/${target}/${port}`], { allowFailure: true });
+        await run(["ip", "netns", "exec", senderNs, ...bashScript(`echo probe > /dev/udp/${target}/${port}`)], { allowFailure: true });
         return undefined;
       },
       { what: `a datagram from ${senderNs} to ${target}:${port}`, timeoutMs: 10_000, intervalMs: 200 },
@@ -294,7 +294,7 @@ export async function udpSourceSeen(listenerNs: string, senderNs: string, target
  */
 export async function agentGet(node: LabNode, path: string): Promise<{ status: number; body: string }> {
   const script = `exec 3<>/dev/tcp/127.0.0.1/${healthzPort} && printf 'GET ${path} HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && cat <&3`;
-  const result = await execIn(node.ns, ["timeout", "3", "bash", "-c", script], { allowFailure: true, timeoutMs: 5000 });
+  const result = await execIn(node.ns, ["timeout", "3", ...bashScript(script)], { allowFailure: true, timeoutMs: 5000 });
   const split = result.stdout.indexOf("\r\n\r\n");
   const status = /^HTTP\/1\.[01] (\d{3})/.exec(result.stdout)?.[1];
   if (result.code !== 0 || status === undefined || split < 0) throw new Error(`GET ${path} on ${node.name} failed (exit ${result.code}): ${result.stdout}${result.stderr}`);

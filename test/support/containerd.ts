@@ -18,7 +18,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSyn
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { run, runSync } from "../../deploy/lab/tools/command.ts";
+import { bashScript, run, runSync } from "../../deploy/lab/tools/command.ts";
 import { endProcessesSync, isAlive, onExitOrSignal } from "../../deploy/lab/tools/exit-guard.ts";
 import { buildBusyboxImage, busyboxBinary } from "./oci-image.ts";
 import { spawnProcess, waitFor, type ManagedProcess } from "./process.ts";
@@ -321,7 +321,7 @@ export async function startContainerd(options: ContainerdOptions): Promise<Conta
       "--runc-root", join(dir, "runc"), "--fifo-dir", join(dir, "fifo"),
       ...mounts, image, id, ...argv,
     ];
-    const ctrProcess = spawnProcess(["bash", "-c", ctrWrapper, "ctr-with-cni", ...ctrArgv], {
+    const ctrProcess = spawnProcess(bashScript(ctrWrapper, "ctr-with-cni", ...ctrArgv), {
       netns: options.netns,
       env: cleanEnv({ FT_CNI_BIN: cniBin, FT_RUN_DIR: runDir }),
     });

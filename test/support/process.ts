@@ -6,7 +6,7 @@ import { access, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { run } from "../../deploy/lab/tools/command.ts";
+import { bashScript, run } from "../../deploy/lab/tools/command.ts";
 import { endProcessesSync, onExitOrSignal, processStartTime } from "../../deploy/lab/tools/exit-guard.ts";
 import { waitFor, type WaitOptions } from "../../deploy/lab/tools/wait.ts";
 import { runStateDir } from "./run-context.ts";
@@ -120,7 +120,7 @@ export function waitForTcpPort(host: string, port: number, options: Omit<WaitOpt
       ? () => tcpOpen(host, port)
       : async () => {
           const probe = `exec 3<>/dev/tcp/${host}/${port}`;
-          const result = await run(["ip", "netns", "exec", options.netns!, "bash", "-c", probe], { allowFailure: true });
+          const result = await run(["ip", "netns", "exec", options.netns!, ...bashScript(probe)], { allowFailure: true });
           return result.code === 0;
         };
   return waitFor(check, { ...options, what: `TCP ${host}:${port}${options.netns ? ` in ${options.netns}` : ""}` });

@@ -68,3 +68,14 @@ export function runSync(argv: readonly string[]): CommandResult {
     return { stdout: failure.stdout ?? "", stderr: failure.stderr ?? "", code: failure.status ?? 1 };
   }
 }
+
+/**
+ * argv for `bash -c script name args…` that never reads the invoking user's ~/.bashrc. Node hands
+ * a child its stdio as socketpairs, and bash takes a socket on stdin for a remote-shell session
+ * and sources ~/.bashrc when SHLVL is below 2 — which it is under `npm run`/`npm test` (SHLVL=0).
+ * A slow or stuck rc file (here: pyenv's rehash waiting on a stale lock) then made every lab
+ * readiness probe time out. `--norc` turns that off.
+ */
+export function bashScript(script: string, name = "bash", ...args: readonly string[]): string[] {
+  return ["bash", "--norc", "-c", script, name, ...args];
+}
