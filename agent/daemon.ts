@@ -23,7 +23,7 @@ import type { Log } from "./ops/log.ts";
 import type { MetricSources, MetricsEndpoint } from "./ops/metrics.ts";
 import { createOpsRecord } from "./ops/ops-record.ts";
 import { repeatEvery } from "./ops/periodic.ts";
-import { logPeerChanges } from "./ops/peer-change-log.ts";
+import { createPeerChangeLog } from "./ops/peer-change-log.ts";
 import { createReadiness } from "./ops/readiness.ts";
 import { startReadinessMonitor } from "./ops/readiness-monitor.ts";
 import { isPeerOfType, peerChangesForBackend, peersForBackend } from "./peers.ts";
@@ -231,10 +231,11 @@ export async function runDaemon(
     }
   }
 
+  const peerChangeLog = createPeerChangeLog(log);
   const watching = (async () => {
     for await (const batch of manager.watchLeases(signal)) {
       const changes = leaseSet.apply(batch);
-      logPeerChanges(log, changes);
+      peerChangeLog.record(changes);
       // A snapshot (the first list, a re-list) is the store's whole truth: reconcile against it.
       if (batch.some((event) => event.kind === "snapshot")) loop.trigger();
       else loop.submit(peerChangesForBackend(changes, conf.backendType, log, warned));
@@ -245,6 +246,7 @@ export async function runDaemon(
   if (outcome === "lease-revoked") record.leaseLost();
   stop.abort();
   await Promise.allSettled([watching, markingReady]);
+  peerChangeLog.close();
   log.info(outcome === "lease-revoked" ? "shutting down: the lease was revoked" : "shutting down; the data plane stays in place");
   // Flannel exits 0 when its lease is revoked: the shutdown is orderly, and its supervisor
   // (a DaemonSet, or systemd with Restart=always) starts it again to acquire a new lease.

@@ -84,6 +84,14 @@ function endOfValue(text: string, at: number): number {
 export function objectMembers(text: string): JsonMember[] | undefined {
   const document = JSON.parse(text) as JsonValue;
   if (jsonTypeName(document) !== "object") return undefined;
+  // Text in JSON.stringify's own form — compact, no escapes it would not write, numbers as it
+  // writes them, keys in insertion order — has each key once (a duplicate would not survive the
+  // round trip), and each member's raw text is JSON.stringify of its value. Most lease values
+  // are written that way (Flannel's Go json.Marshal, and flannel-ts); reading 5000 of them
+  // through the scan below cost the agent a tenth of its CPU for the burst.
+  if (JSON.stringify(document) === text) {
+    return Object.entries(document as { readonly [key: string]: JsonValue }).map(([key, value]) => ({ key, raw: JSON.stringify(value), value }));
+  }
   const members: JsonMember[] = [];
   let at = skipWhitespace(text, 0) + 1; // past "{"
   for (;;) {

@@ -25,6 +25,33 @@ describe("objectMembers", () => {
 
   test("an empty object has no members", () => assert.deepEqual(objectMembers("{}"), []));
 
+  // Compact text as JSON.stringify (and Go's json.Marshal for leases) writes it takes a shortcut:
+  // the members must be exactly what the scan of the same document finds.
+  test("compact text gives the members the spaced-out document gives, raw text of scalars included", () => {
+    const document = { PublicIP: "198.19.1.2", PublicIPv6: null, BackendType: "vxlan", BackendData: { VNI: 1, VtepMAC: "02:00:00:00:01:02" }, n: -1.5, t: true, "\u00e9": "é" };
+    const compact = JSON.stringify(document);
+    const spaced = JSON.stringify(document, null, 2);
+    const fromCompact = objectMembers(compact)!;
+    const fromSpaced = objectMembers(spaced)!;
+    assert.deepEqual(fromCompact.map((member) => [member.key, member.value]), fromSpaced.map((member) => [member.key, member.value]));
+    assert.deepEqual(fromCompact.map((member) => member.raw), Object.values(document).map((value) => JSON.stringify(value)));
+    assert.equal(fromCompact.find((member) => member.key === "BackendData")?.raw, '{"VNI":1,"VtepMAC":"02:00:00:00:01:02"}');
+  });
+
+  test("compact text with a duplicate key still lists both members (the shortcut does not apply)", () => {
+    assert.deepEqual(objectMembers('{"a":1,"a":2}'), [
+      { key: "a", raw: "1", value: 1 },
+      { key: "a", raw: "2", value: 2 },
+    ]);
+  });
+
+  test("compact text with a number JSON.stringify would write differently keeps its raw text", () => {
+    assert.deepEqual(objectMembers('{"SubnetLen":24.0,"x":1e1}'), [
+      { key: "SubnetLen", raw: "24.0", value: 24 },
+      { key: "x", raw: "1e1", value: 10 },
+    ]);
+  });
+
   test("keys are unescaped", () => assert.equal(objectMembers('{"N\\u0065t":true}')?.[0]?.key, "Net"));
 
   const notObjects = ["null", "[]", '"x"', "5", "true"];
