@@ -138,7 +138,7 @@ export function createHostGwBackend(deps: HostGwBackendDeps): Backend {
   async function apply(changes: readonly PeerChange[], signal: AbortSignal): Promise<ApplyReport> {
     signal.throwIfAborted();
     const tally = newTally();
-    quiet.forget();
+    await quiet.beforeApply(changes.length);
     for (const routed of prepared("apply")) routed.programmedFrom = undefined;
     const targets = prepared("apply").map((routed) => ({
       family: routed.family,

@@ -53,6 +53,13 @@ export interface ChangeFeed {
    * it then makes the next resync read the kernel.
    */
   drain(): Promise<void>;
+  /**
+   * Ends the monitor until the next stamp() (or ready()) starts a new one; every stamp taken before
+   * is untrusted from then on. For bursts: each route, neighbour and FDB entry written makes the
+   * kernel wake the monitor, which prints it into a pipe this process reads — 5000 routes took
+   * 0.41 s alone, 0.64 s with the monitor reading them.
+   */
+  suspend(): Promise<void>;
   /** Ends the monitor (SIGKILL by PID, see end-child.ts). Idempotent; later stamps are untrusted. */
   close(): Promise<void>;
 }
@@ -189,6 +196,16 @@ export function openChangeFeed(spawner: CoprocessSpawner): ChangeFeed {
       const pid = child?.pid;
       if (pid === undefined || !listening) return;
       await waitDrained(pid, netlinkRoute);
+    },
+    async suspend() {
+      const running = child;
+      if (running === undefined) return;
+      // A new generation: stamps of this monitor no longer match (changedSince says "maybe").
+      generation += 1;
+      child = undefined;
+      listening = false;
+      dropUnread();
+      await endChild(running, exited, 0);
     },
     async close() {
       closed = true;

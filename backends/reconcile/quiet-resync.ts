@@ -11,6 +11,14 @@ import { samePeers } from "./peers.ts";
 /** How long a resync may rely on the change feed alone before it reads the kernel anyway. */
 export const kernelReadEveryMs = 60_000;
 
+/**
+ * An apply of this many lease changes is a burst: the change feed is suspended for it, since the
+ * monitor reading every entry written slowed the writes by half (ChangeFeed.suspend); the first
+ * resync after the burst reads the kernel and starts the feed again. Resyncs wait while changes
+ * flow (reconcile-loop.ts), so a burst costs one or two full reads, not one per apply.
+ */
+export const burstChanges = 100;
+
 export interface QuietResync {
   /** True when this run may skip reading the kernel (see the header). */
   canSkip(depth: ReconcileDepth, peers: readonly Peer[], own: unknown, keys: readonly string[]): Promise<boolean>;
@@ -20,6 +28,8 @@ export interface QuietResync {
   clean(stamp: FeedStamp, peers: readonly Peer[], own: unknown): void;
   /** After a failed or partial run, or when what the run rests on changed (prepare). */
   forget(): void;
+  /** Before an apply of `changes` lease changes: forget(), and for a burst suspend the feed. */
+  beforeApply(changes: number): Promise<void>;
 }
 
 /** `feed` is asked for the kernel's change feed only when first needed (building a backend touches no kernel). */
@@ -39,6 +49,10 @@ export function quietResync(feedOf: () => ChangeFeed, now: () => number = () => 
     },
     forget() {
       last = undefined;
+    },
+    async beforeApply(changes) {
+      last = undefined;
+      if (changes >= burstChanges) await feedOf().suspend();
     },
   };
 }

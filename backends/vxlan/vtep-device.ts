@@ -72,7 +72,7 @@ async function applyOrThrow(kernel: Kernel, lines: readonly IpLine[], signal: Ab
 async function createVtep(kernel: Kernel, spec: VtepSpec, mac: MacAddress, replace: boolean, log: BackendLog, signal?: AbortSignal): Promise<CreatedVtep> {
   if (replace) await applyOrThrow(kernel, [linkDeleteLine(spec.name)], signal);
   // The coprocesses cache name → index: lines naming the new device need fresh ones.
-  await Promise.all([kernel.ip.recycle(), kernel.bridge.recycle()]);
+  await kernel.recycleWriters();
   await applyOrThrow(
     kernel,
     [

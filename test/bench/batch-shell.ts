@@ -8,6 +8,8 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 
 export interface BatchShell {
+  /** The tool's PID: it runs in the namespace, so /proc/<pid>/net/ shows that namespace's tables. */
+  readonly pid: number;
   /** Sends `commands` + the sentinel; resolves to the lines printed before the sentinel's line. */
   ask(commands: readonly string[]): Promise<string[]>;
   /** Ends the process by its PID (stdin closed first, SIGKILL if still there). */
@@ -47,7 +49,9 @@ export function openBatchShell(tool: "ip" | "bridge", ns: string, sentinel: { co
     });
   });
   child.stdin.on("error", () => {});
+  if (child.pid === undefined) throw new Error(`${tool} -batch in ${ns} could not be started`);
   return {
+    pid: child.pid,
     ask(commands) {
       if (exited) return Promise.reject(new Error(`${tool} -batch in ${ns} has exited`));
       if (waiting !== undefined) return Promise.reject(new Error("one request at a time"));

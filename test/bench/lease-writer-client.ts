@@ -6,8 +6,11 @@ import type { Lab } from "../../deploy/lab/lab.ts";
 import { labEtcd } from "../e2e/lab-fixture.ts";
 
 export interface LeaseWriter {
-  /** Puts every entry at once; resolves to the milliseconds until etcd acknowledged them all. */
-  put(entries: ReadonlyArray<readonly [string, string]>): Promise<number>;
+  /**
+   * Puts every entry at once (or spread evenly over `overMs`); resolves to the milliseconds until
+   * etcd acknowledged them all.
+   */
+  put(entries: ReadonlyArray<readonly [string, string]>, options?: { readonly overMs?: number }): Promise<number>;
   del(keys: readonly string[]): Promise<number>;
   close(): Promise<void>;
 }
@@ -40,7 +43,7 @@ export async function openLeaseWriter(lab: Lab): Promise<LeaseWriter> {
       child.stdin.write(`${JSON.stringify({ id, ...body })}\n`);
     });
   return {
-    put: (entries) => request({ put: entries }),
+    put: (entries, options) => request({ put: entries, ...(options?.overMs === undefined ? {} : { overMs: options.overMs }) }),
     del: (keys) => request({ del: keys }),
     async close() {
       child.stdin.end();

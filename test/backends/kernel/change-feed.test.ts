@@ -109,6 +109,29 @@ describe("the change feed in a namespace", { skip: needsRoot }, () => {
     assert.equal(feed.changedSince(stamp, ["ROUTE dev0"]), true);
   });
 
+  test("suspend() ends the monitor for a burst: older stamps are untrusted, a burst's changes cost no monitor, the next stamp starts a new one", async () => {
+    assert.equal(await feed.ready(), true);
+    const stamp = feed.stamp();
+    const monitor = await monitorPid();
+    await feed.suspend();
+    assert.equal(isAlive(monitor), false, "the monitor process is gone");
+    assert.deepEqual(await monitorPids(), [], "and no other monitor took its place");
+    assert.equal(feed.changedSince(stamp, ["ROUTE dev0"]), true, "a suspended feed cannot vouch for the time it was off");
+    await node.ns.ip("route", "replace", "10.9.5.0/24", "dev", "dev0");
+    assert.deepEqual(await monitorPids(), [], "changes made while suspended start nothing");
+    feed.stamp();
+    assert.equal(await feed.ready(), true);
+    const restarted = await monitorPid();
+    assert.notEqual(restarted, monitor);
+    const fresh = feed.stamp();
+    assert.equal(fresh.trusted, true);
+    assert.equal(feed.changedSince(fresh, ["ROUTE dev0"]), false);
+    await node.ns.ip("route", "replace", "10.9.6.0/24", "dev", "dev0");
+    await until(() => feed.changedSince(fresh, ["ROUTE dev0"]));
+    await feed.suspend();
+    await feed.suspend(); // idempotent
+  });
+
   test("close() ends the monitor; stamps after it vouch for nothing", async () => {
     const other = openChangeFeed(prefixSpawner(node.prefix, spawnCoprocess));
     assert.equal(await other.ready(), true);
