@@ -10,8 +10,9 @@
 //       wrote them) → converged within 1 s of the last write's acknowledgement (issue 10);
 //   (d) all deleted again, then 5000 written at once → the same target, RSS (≤ 100 MiB);
 //   (e) the 200 single changes of (b) again at 5000 peers (target p99 < 20 ms, issue 10);
-//   (f) idle CPU over 60 s (FLANNEL_TS_BENCH_IDLE_SECONDS) of flanneld's node process and its
-//       children (target < 1 % of one core together, resyncs included), and the process group's
+//   (f) CPU over 60 s (FLANNEL_TS_BENCH_IDLE_SECONDS) of flanneld's node process and its children
+//       right after (e), then idle over the next 60 s (target < 1 % of one core together, resyncs
+//       and probes included), and the process group's
 //       summed PSS at idle, 1000 and 5000 peers (proc-group.ts; target ≤ 100 MiB at 5000).
 // Leases are written by lease-writer.ts in the fabric namespace (one put per key, through etcd's
 // JSON gateway); the kernel is read through long-lived `ip`/`bridge -batch` processes in the node
@@ -197,11 +198,17 @@ try {
   const e = await singleChanges({ ip, bridge, writer, newPeers: peers.slice(5000, 5100), existing: peers.slice(0, 200), generation: new Map(), baseGeneration: 7 }, 20);
   reportSingleChanges("(e)", 5000, e);
 
-  // (f) idle CPU: nothing changes for idleSeconds (the agent's own resyncs only)
+  // (f) idle CPU: nothing changes (the agent's own resyncs and probes only). The first period
+  // right after the changes still carries their aftermath — the full read of the first resync
+  // after a burst, V8 collecting the burst's garbage — and is reported apart from the next one,
+  // the steady state the target is about.
   await sleep(2000);
+  const afterChanges = await measureCpu(agentPid, idleSeconds);
+  const afterChangesTotal = Math.round((afterChanges.agentPercent + afterChanges.childrenPercent) * 100) / 100;
+  out(`(f) CPU over the ${afterChanges.seconds} s right after the changes (5100 peers): ${afterChangesTotal} % of one core (no target): flanneld ${afterChanges.agentPercent} %; its children ${afterChanges.childrenPercent} %`);
   const cpu = await measureCpu(agentPid, idleSeconds);
   const idleTotal = Math.round((cpu.agentPercent + cpu.childrenPercent) * 100) / 100;
-  out(`(f) idle CPU over ${cpu.seconds} s with 5100 peers: ${idleTotal} % of one core (target < 1 %: ${verdict(idleTotal < 1)}): flanneld ${cpu.agentPercent} %; its children ${cpu.childrenPercent} % ` +
+  out(`(f) idle CPU over the next ${cpu.seconds} s: ${idleTotal} % of one core (target < 1 %: ${verdict(idleTotal < 1)}): flanneld ${cpu.agentPercent} %; its children ${cpu.childrenPercent} % ` +
     `(${cpu.children.map((child) => `${child.comm}[${child.pid}] ${child.percent} %`).join(", ") || "none"}; ${cpu.childrenStartedMeanwhile} started meanwhile)`);
   const groupAfterIdle = readGroupPss(agentPid);
   out(`    process group after the idle minute: ${formatGroup(groupAfterIdle)}`);
@@ -219,6 +226,7 @@ try {
     peers5000: { ...d, afterAckMs: afterAck, targetAfterAckMs: 1000 },
     memory5000: { ...mem5000, settledRssMiB: settled5000.rssMiB, settledEveryFiveSeconds: settled5000.everyFiveSeconds, settleSeconds, targetMiB: 100 },
     singleChange5000: e,
+    cpuRightAfterChanges5100: { ...afterChanges, totalPercent: afterChangesTotal },
     idleCpu5100: { ...cpu, totalPercent: idleTotal, targetPercent: 1 },
     groupPss: { idle: groupIdle, peers1000: group1000, peers5000: group5000, peers5100AfterIdle: groupAfterIdle },
   });

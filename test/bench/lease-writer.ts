@@ -72,7 +72,7 @@ try {
     try {
       const writes = [...(message.put ?? []).map(([key, value]) => () => put(key, value)), ...(message.del ?? []).map((key) => () => del(key))];
       const spacing = (message.overMs ?? 0) / Math.max(1, writes.length);
-      await Promise.all(writes.map((write, index) => (spacing === 0 ? write() : sleep(start + index * spacing - performance.now()).then(write))));
+      await Promise.all(writes.map((write, index) => (spacing === 0 ? write() : sleep(Math.max(0, start + index * spacing - performance.now())).then(write))));
       process.stdout.write(`${JSON.stringify({ id: message.id, ms: performance.now() - start })}\n`);
     } catch (error) {
       process.stdout.write(`${JSON.stringify({ id: message.id, error: String(error) })}\n`);
