@@ -4,6 +4,7 @@
 // and a clean stop on SIGTERM/SIGINT that leaves the data plane in place so running pods keep
 // their connectivity. Every part reports what happens to the operational record
 // (ops/ops-record.ts), which /readyz and /metrics read.
+import type { Peer } from "../backends/backend.ts";
 import { FlannelError } from "../backends/errors.ts";
 import { spawnCoprocess } from "../backends/kernel/batch-process.ts";
 import { openKernel } from "../backends/kernel/kernel.ts";
@@ -26,11 +27,12 @@ import { repeatEvery } from "./ops/periodic.ts";
 import { createPeerChangeLog } from "./ops/peer-change-log.ts";
 import { createReadiness } from "./ops/readiness.ts";
 import { startReadinessMonitor } from "./ops/readiness-monitor.ts";
-import { isPeerOfType, peerChangesForBackend, peersForBackend } from "./peers.ts";
+import { peerChangesForBackend, peersForBackend } from "./peers.ts";
 import { startReconcileLoop } from "./reconcile-loop.ts";
 import { leaseAttrs, localNode, ownSubnets, ruleFamilies, subnetEnvContent } from "./startup.ts";
 import { errorCode } from "./subnet/datastore-observer.ts";
 import { createLeaseSet } from "./subnet/lease-set.ts";
+import type { Lease } from "./subnet/manager.ts";
 import { openSubnetManager } from "./subnet/open-manager.ts";
 
 /** Why the daemon returned, and the exit code Flannel gives for it. */
@@ -174,8 +176,17 @@ export async function runDaemon(
   // on every resync tick.
   const leaseSet = createLeaseSet(own, { onUnknownRemoval: (removed) => log.warn("removal of a lease that was never seen", { subnet: removed.subnet === undefined ? "" : formatCidr(removed.subnet) }) });
   const warned = new Set<string>();
-  // The same rule as the peers handed to the backend: a udp node's peers write no BackendType.
-  const peersKnown = (): number => leaseSet.peers().reduce((n, lease) => (isPeerOfType(lease.attrs.backendType, conf.backendType) ? n + 1 : n), 0);
+  // The backend's peers, worked out again only when the lease set changed (leaseSet.peers() is
+  // then a new array): a resync tick hands the backend the very array of the last run and
+  // allocates nothing. Rebuilding 5000 peers every tick kept an idle agent's garbage collector busy.
+  let backendPeers: { readonly from: readonly Lease[]; readonly peers: readonly Peer[] } | undefined;
+  const currentPeers = (): readonly Peer[] => {
+    const leases = leaseSet.peers();
+    if (backendPeers?.from !== leases) backendPeers = { from: leases, peers: peersForBackend(leases, conf.backendType, log, warned) };
+    return backendPeers.peers;
+  };
+  // The peers handed to the backend, by the backend's own rule (a udp node's peers write no BackendType).
+  const peersKnown = (): number => currentPeers().length;
   if (metricSources !== undefined) {
     metricSources.dataPlane = {
       backend: conf.backendType,
@@ -186,7 +197,7 @@ export async function runDaemon(
   }
   const loop = startReconcileLoop(
     {
-      reconcile: (runSignal, depth) => backend.reconcile(peersForBackend(leaseSet.peers(), conf.backendType, log, warned), runSignal, depth),
+      reconcile: (runSignal, depth) => backend.reconcile(currentPeers(), runSignal, depth),
       apply: (changes, runSignal) => backend.apply(changes, runSignal),
       // One period for every repair loop: Flannel's --iptables-resync (host-gw alone uses 10 s there).
       resyncMs,
@@ -220,7 +231,7 @@ export async function runDaemon(
           intervalMs: options.peerProbeInterval,
           unreachableAfterMs: options.peerProbeUnreachableAfter,
           log: log.child({ component: "probes" }),
-          peers: () => peersForBackend(leaseSet.peers(), conf.backendType, log, warned),
+          peers: currentPeers,
         },
         signal,
       );

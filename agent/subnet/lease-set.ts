@@ -22,7 +22,11 @@ export interface LeaseSetOptions {
 export interface LeaseSet {
   /** Applies a batch of watch events in order; returns only additions and removals. */
   apply(events: readonly LeaseEvent[]): LeaseChange[];
-  /** The remote leases now known (the node's own excluded), in the order they were learnt. */
+  /**
+   * The remote leases now known (the node's own excluded), in the order they were learnt: the
+   * same array until the set changes, so that callers can tell "unchanged" by identity and an
+   * idle agent's resyncs copy nothing.
+   */
   peers(): readonly Lease[];
 }
 
@@ -62,9 +66,12 @@ export function createLeaseSet(own: Subnets, options: LeaseSetOptions = {}): Lea
   // and replacing a value keeps its place, as Flannel's in-place replacement does. Lookups stay
   // O(1), so a 5000-lease snapshot or burst costs O(n), not O(n²).
   let known = new Map<string, Lease>();
+  /** peers() as last listed; undefined once the set changed. */
+  let listed: Lease[] | undefined;
 
   /** Flannel's add: replace the entry with the same subnets, or append. */
   const add = (lease: Lease): LeaseChange => {
+    listed = undefined;
     known.set(subnetsKey(lease), lease);
     return { kind: "added", lease };
   };
@@ -78,6 +85,7 @@ export function createLeaseSet(own: Subnets, options: LeaseSetOptions = {}): Lea
       return { kind: "removed", lease };
     }
     known.delete(key);
+    listed = undefined;
     return { kind: "removed", lease: cached };
   };
 
@@ -93,6 +101,7 @@ export function createLeaseSet(own: Subnets, options: LeaseSetOptions = {}): Lea
   const reset = (leases: readonly Lease[]): LeaseChange[] => {
     const before = known;
     known = new Map();
+    listed = undefined;
     for (const lease of leases) if (!isOwnLease(own, lease)) add(lease);
     const changes: LeaseChange[] = [];
     for (const [key, lease] of known) if (!before.has(key)) changes.push({ kind: "added", lease });
@@ -111,7 +120,8 @@ export function createLeaseSet(own: Subnets, options: LeaseSetOptions = {}): Lea
       return changes;
     },
     peers() {
-      return [...known.values()];
+      // Frozen: one array is handed to every caller until the set changes.
+      return (listed ??= Object.freeze([...known.values()]) as Lease[]);
     },
   };
 }

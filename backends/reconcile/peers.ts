@@ -27,6 +27,7 @@ export interface FamilyPeers {
  * backend can tell "nothing changed since" without comparing their contents.
  */
 export function samePeers(a: readonly Peer[], b: readonly Peer[]): boolean {
+  if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;

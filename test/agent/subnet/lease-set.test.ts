@@ -211,10 +211,21 @@ describe("createLeaseSet normalises watch events as Flannel's LeaseWatcher", () 
     assert.deepEqual(set.peers().map(describeLease), ["fd00:0:0:3::/64 192.168.0.3 aa:aa:aa:aa:aa:aa"]);
   });
 
-  test("peers() is a copy: changing it does not change the set", () => {
+  test("peers() cannot be changed by a caller, and is the same array until the set changes", () => {
     const set = createLeaseSet(own);
     set.apply([{ kind: "added", lease: lease("10.5.2.0/24") }]);
-    (set.peers() as Lease[]).length = 0;
+    const first = set.peers();
+    assert.throws(() => ((first as Lease[]).length = 0), TypeError);
     assert.equal(set.peers().length, 1);
+    assert.equal(set.peers(), first, "nothing changed: the very same array (an idle resync copies nothing)");
+    set.apply([{ kind: "added", lease: lease("10.5.3.0/24") }]);
+    const second = set.peers();
+    assert.notEqual(second, first);
+    assert.equal(second.length, 2);
+    assert.equal(first.length, 1, "an array handed out earlier keeps what it held");
+    set.apply([{ kind: "removed", lease: lease("10.5.2.0/24") }]);
+    assert.notEqual(set.peers(), second);
+    set.apply([{ kind: "snapshot", leases: [lease("10.5.3.0/24")] }]);
+    assert.deepEqual(set.peers().map(describeLease), second.slice(1).map(describeLease));
   });
 });
