@@ -27,7 +27,7 @@
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import type { CoprocessSpawner } from "./batch-process.ts";
 import { endChild } from "./end-child.ts";
-import { dyingWithParent, netlinkRoute, waitDrained, waitSubscribed } from "./netlink-monitor.ts";
+import { dyingWithParent, netlinkRoute, startMonitor, waitDrained } from "./netlink-monitor.ts";
 
 export type ChangeKind = "LINK" | "ADDR" | "ROUTE" | "NEIGH";
 
@@ -135,16 +135,15 @@ export function openChangeFeed(spawner: CoprocessSpawner): ChangeFeed {
   function start(): void {
     generation += 1;
     listening = false;
-    let started: ChildProcessWithoutNullStreams;
-    try {
-      started = spawner(monitorArgv);
-    } catch {
-      return;
-    }
-    child = started;
     const mine = generation;
-    started.stdin.on("error", () => {});
-    started.on("error", () => {});
+    const monitor = startMonitor(spawner, monitorArgv, netlinkRoute, () => generation === mine, (ended) => {
+      if (child === ended) child = undefined;
+      if (generation === mine) listening = false;
+    });
+    if (monitor === undefined) return;
+    const started = monitor.child;
+    child = started;
+    exited = monitor.exited;
     unread = [];
     unreadBytes = 0;
     partial = "";
@@ -156,14 +155,7 @@ export function openChangeFeed(spawner: CoprocessSpawner): ChangeFeed {
     });
     // Anything on stderr is a complaint about lost or unreadable events.
     started.stderr.on("data", () => lastEvent.set("*", ++sequence));
-    exited = new Promise((resolve) => {
-      started.once("close", () => {
-        if (child === started) child = undefined;
-        if (generation === mine) listening = false;
-        resolve();
-      });
-    });
-    readiness = waitSubscribed(started, netlinkRoute, () => generation === mine).then((subscribed) => {
+    readiness = monitor.subscribed.then((subscribed) => {
       // Only the current monitor's subscription counts; a superseded one changes nothing.
       if (subscribed && generation === mine) listening = true;
       return subscribed && generation === mine;

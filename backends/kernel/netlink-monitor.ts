@@ -3,8 +3,9 @@
 // process, read where the kernel shows it: its netlink socket's row in /proc/<pid>/net/netlink,
 // bound to its PID as iproute2 and nft bind it. Multicast groups there mean it listens; bytes
 // queued there are events the kernel sent that it has not read yet.
-import type { ChildProcess } from "node:child_process";
+import type { ChildProcess, ChildProcessWithoutNullStreams } from "node:child_process";
 import { readFile } from "node:fs/promises";
+import type { CoprocessSpawner } from "./batch-process.ts";
 
 export const netlinkRoute = "0";
 export const netlinkNetfilter = "12";
@@ -20,6 +21,43 @@ const drainTimeoutMs = 100;
  */
 export function dyingWithParent(argv: readonly string[]): string[] {
   return ["setpriv", "--pdeathsig", "KILL", "--", ...argv];
+}
+
+export interface StartedMonitor {
+  readonly child: ChildProcessWithoutNullStreams;
+  /** Settles once the process has exited and its output was read to the end ('close'). */
+  readonly exited: Promise<void>;
+  /** waitSubscribed for this process. */
+  readonly subscribed: Promise<boolean>;
+}
+
+/**
+ * Starts one monitor process of a feed: errors on its stdin and the spawn itself are the exit's
+ * to tell; `onClose` runs when it has exited and its output was read, just before `exited`
+ * settles. Undefined when it could not be spawned at all.
+ */
+export function startMonitor(
+  spawner: CoprocessSpawner,
+  argv: readonly string[],
+  protocol: string,
+  current: () => boolean,
+  onClose: (child: ChildProcessWithoutNullStreams) => void,
+): StartedMonitor | undefined {
+  let child: ChildProcessWithoutNullStreams;
+  try {
+    child = spawner(argv);
+  } catch {
+    return undefined;
+  }
+  child.stdin.on("error", () => {});
+  child.on("error", () => {});
+  const exited = new Promise<void>((resolve) => {
+    child.once("close", () => {
+      onClose(child);
+      resolve();
+    });
+  });
+  return { child, exited, subscribed: waitSubscribed(child, protocol, current) };
 }
 
 /** The row of `pid`'s socket of `protocol` in /proc/<pid>/net/netlink, or undefined. */

@@ -24,7 +24,7 @@ import { readFile } from "node:fs/promises";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import type { CoprocessSpawner } from "../batch-process.ts";
 import { endChild } from "../end-child.ts";
-import { dyingWithParent, netlinkNetfilter, waitDrained, waitSubscribed } from "../netlink-monitor.ts";
+import { dyingWithParent, netlinkNetfilter, startMonitor, waitDrained } from "../netlink-monitor.ts";
 
 export interface RulesetStamp {
   readonly generation: number;
@@ -100,16 +100,15 @@ export function openRulesetFeed(spawner: CoprocessSpawner, options: RulesetFeedO
   function start(): void {
     generation += 1;
     listening = false;
-    let started: ChildProcessWithoutNullStreams;
-    try {
-      started = spawner(monitorArgv);
-    } catch {
-      return;
-    }
-    child = started;
     const mine = generation;
-    started.stdin.on("error", () => {});
-    started.on("error", () => {});
+    const monitor = startMonitor(spawner, monitorArgv, netlinkNetfilter, () => generation === mine, (ended) => {
+      if (child === ended) child = undefined;
+      if (generation === mine) listening = false;
+    });
+    if (monitor === undefined) return;
+    const started = monitor.child;
+    child = started;
+    exited = monitor.exited;
     started.stdout.setEncoding("utf8");
     started.stderr.setEncoding("utf8");
     let partial = "";
@@ -119,14 +118,7 @@ export function openRulesetFeed(spawner: CoprocessSpawner, options: RulesetFeedO
       for (const line of lines) file(line);
     });
     started.stderr.on("data", () => lastChange.set("*", ++sequence));
-    exited = new Promise((resolve) => {
-      started.once("close", () => {
-        if (child === started) child = undefined;
-        if (generation === mine) listening = false;
-        resolve();
-      });
-    });
-    readiness = waitSubscribed(started, netlinkNetfilter, () => generation === mine).then((subscribed) => {
+    readiness = monitor.subscribed.then((subscribed) => {
       // Only the current monitor's subscription counts; a superseded one changes nothing.
       if (subscribed && generation === mine) listening = true;
       return subscribed && generation === mine;
