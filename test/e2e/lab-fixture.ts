@@ -3,6 +3,7 @@
 // etcd, reading a node's kernel objects in the shape `ip -json` / `bridge -json` give them, and
 // computing what Flannel itself would have made from the leases (reference §3.3, §5, §7.1, §7.2,
 // §8.1) — so that the tests compare the two field by field. Not a test file itself.
+import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,6 +11,7 @@ import { after, before } from "node:test";
 import { startLab, type Lab, type LabNode, type LabOptions } from "../../deploy/lab/lab.ts";
 import { healthzPort } from "../../deploy/lab/layout.ts";
 import { execIn } from "../../deploy/lab/namespace.ts";
+import { unreachablePairs } from "../../deploy/lab/status.ts";
 import { endProcess } from "../../deploy/lab/processes.ts";
 import { identify } from "../../deploy/lab/state.ts";
 import { parseExposition, type Exposition } from "../agent/ops/exposition.ts";
@@ -62,6 +64,12 @@ export function useTestLab(options: Partial<Omit<LabOptions, "name">>): () => La
     if (lab === undefined) throw new Error("the lab did not start");
     return lab;
   };
+}
+
+/** Waits until every pod reaches every other pod, and fails with `message` and the pairs that do not. */
+export async function assertConverged(lab: Lab, message: string, timeoutMs = 20_000): Promise<void> {
+  const matrix = await lab.waitConverged({ timeoutMs });
+  assert.deepEqual(unreachablePairs(matrix).map(({ from, to }) => `${from.name}→${to.name}`), [], message);
 }
 
 /** Tears the lab down (if it was made) and fails the hook if anything could not be removed. */

@@ -9,15 +9,16 @@ import assert from "node:assert/strict";
 import { before, beforeEach, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Lab, LabNode } from "../../deploy/lab/lab.ts";
-import { unreachablePairs } from "../../deploy/lab/status.ts";
 import { run } from "../../deploy/lab/tools/command.ts";
 import { needsRoot } from "../support/root.ts";
 import { waitFor } from "../../deploy/lab/tools/wait.ts";
 import {
+  assertConverged,
   bridgeJson,
   flannelMasqRules,
   flannelVxlanState,
   labEtcd,
+  type Lease,
   leaseOf,
   natMasqRules,
   oneResyncDeadlineMs,
@@ -27,7 +28,6 @@ import {
   useTestLab,
   vxlanDevice,
   vxlanState,
-  type Lease,
 } from "./lab-fixture.ts";
 
 const network = "10.244.0.0/16";
@@ -35,8 +35,7 @@ const network = "10.244.0.0/16";
 describe("a running vxlan lab (3 nodes, --ip-masq) under restarts, hand-made damage and a revoked lease", { skip: needsRoot, timeout: 180_000 }, () => {
   const theLab = useTestLab({ nodes: 3, backend: "vxlan", ipMasq: true });
   before(async () => {
-    const matrix = await theLab().waitConverged({ timeoutMs: 20_000 });
-    assert.deepEqual(unreachablePairs(matrix).map(({ from, to }) => `${from.name}→${to.name}`), [], "the lab did not converge");
+    await assertConverged(theLab(), "the lab did not converge");
   });
   // A test that failed half-way may have left an agent stopped: the next one starts from a whole lab.
   beforeEach(async () => {
@@ -47,10 +46,7 @@ describe("a running vxlan lab (3 nodes, --ip-masq) under restarts, hand-made dam
     }
   });
 
-  async function assertConverged(what: string): Promise<void> {
-    const matrix = await theLab().waitConverged({ timeoutMs: 10_000 });
-    assert.deepEqual(unreachablePairs(matrix).map(({ from, to }) => `${from.name}→${to.name}`), [], `pods unreachable ${what}`);
-  }
+  const assertReach = (what: string): Promise<void> => assertConverged(theLab(), `pods unreachable ${what}`, 10_000);
 
   /** Waits until the node's vxlan objects are Flannel's again; returns how long that took. */
   async function waitVxlanRestored(node: LabNode, leases: Map<string, Lease>, since: number, what: string): Promise<number> {
@@ -111,7 +107,7 @@ describe("a running vxlan lab (3 nodes, --ip-masq) under restarts, hand-made dam
     const routes = await node1.ipJson<Array<{ dst: string }>>("route", "show", "dev", vxlanDevice);
     assert.ok(!routes.some((route) => route.dst === peer.subnet), "the route was not deleted");
     await waitVxlanRestored(node1, leases, since, `route ${peer.subnet}`);
-    await assertConverged("after the route came back");
+    await assertReach("after the route came back");
   });
 
   test("a peer FDB entry deleted by hand is put back within one resync", async () => {
@@ -124,7 +120,7 @@ describe("a running vxlan lab (3 nodes, --ip-masq) under restarts, hand-made dam
     const fdb = await bridgeJson<Array<{ mac: string }>>(node1, "fdb", "show", "dev", vxlanDevice);
     assert.ok(!fdb.some((entry) => entry.mac === peer.vtepMAC), "the FDB entry was not deleted");
     await waitVxlanRestored(node1, leases, since, `FDB entry ${peer.vtepMAC}`);
-    await assertConverged("after the FDB entry came back");
+    await assertReach("after the FDB entry came back");
   });
 
   test("the vxlan device deleted by hand comes back with its MAC, neighbours, FDB entries and routes within one resync", async () => {
@@ -134,7 +130,7 @@ describe("a running vxlan lab (3 nodes, --ip-masq) under restarts, hand-made dam
     await node2.ip("link", "del", vxlanDevice);
     const since = Date.now();
     await waitVxlanRestored(node2, leases, since, "the vxlan device");
-    await assertConverged("after the vxlan device came back");
+    await assertReach("after the vxlan device came back");
     // The device kept its MAC, so the lease (read by every peer) did not have to change.
     assert.equal(leaseOf(await readLeases(lab), node2).raw, leaseOf(leases, node2).raw);
   });
@@ -151,7 +147,7 @@ describe("a running vxlan lab (3 nodes, --ip-masq) under restarts, hand-made dam
       timeoutMs: oneResyncDeadlineMs,
       intervalMs: 100,
     });
-    await assertConverged("after the masquerade rule came back");
+    await assertReach("after the masquerade rule came back");
   });
 
   // Destructive: runs last; node3 is started again afterwards.
@@ -195,6 +191,6 @@ describe("a running vxlan lab (3 nodes, --ip-masq) under restarts, hand-made dam
     }
     // Its subnet.env names the old subnet, which is free again: Flannel takes it back (the hint).
     assert.equal(leaseOf(after, node3).key, gone.key, "node3 came back with another subnet");
-    await assertConverged("after node3 rejoined");
+    await assertReach("after node3 rejoined");
   });
 });

@@ -3,11 +3,9 @@
 // (it stops listening and drops every connection) and started again (datastore-outage.ts says what
 // must hold throughout: data plane untouched, agents alive and 503 naming the datastore, no ping
 // lost). Once it is back, a Node another flannel registers right then is programmed.
-import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import { unreachablePairs } from "../../../deploy/lab/status.ts";
 import { needsRoot } from "../../support/root.ts";
-import { buildUnlessInSuite, useTestLab } from "../lab-fixture.ts";
+import { assertConverged, buildUnlessInSuite, useTestLab } from "../lab-fixture.ts";
 import { datastoreOutage } from "./datastore-outage.ts";
 import { ghost, ghostNode, kubeLeases, wideNetwork } from "./fault-fixture.ts";
 
@@ -18,8 +16,7 @@ describe("fault: the lab's API server down for 60 s (kube mode)", { skip: needsR
   test("data plane untouched, agents alive and 503 naming the datastore, no ping lost; afterwards a new Node is programmed", async () => {
     const lab = theLab();
     const api = lab.kube!;
-    const matrix = await lab.waitConverged({ timeoutMs: 20_000 });
-    assert.deepEqual(unreachablePairs(matrix).map(({ from, to }) => `${from.name}→${to.name}`), [], "the lab did not converge");
+    await assertConverged(lab, "the lab did not converge");
     let running = true;
     const figures = await datastoreOutage(lab, {
       outageMs: 60_000,
