@@ -23,9 +23,9 @@
 // A replacement happens only where every line sent to the process has been proven run (the
 // checkpoint that ends an attempt), so nothing is lost or applied twice; the old process gets
 // stdin EOF, is waited for, and is SIGKILLed only after the grace.
-import { readFileSync } from "node:fs";
 import type { Coprocess } from "./batch-process.ts";
 import { endChild } from "./end-child.ts";
+import { residentBytes } from "./resident-memory.ts";
 
 export interface BatchLifetimeOptions {
   /** Request lines one process runs before it is replaced (Infinity: never). Default 2000. */
@@ -57,17 +57,6 @@ export function batchLifetime(options: BatchLifetimeOptions): BatchLifetime {
     maxResidentBytes: positive(options.maxResidentBytes, defaultMaxResidentBytes),
     residentCheckInterval: positive(options.residentCheckInterval, defaultResidentCheckInterval),
   };
-}
-
-/** VmRSS of a process in bytes, or undefined when it cannot be read (gone, no /proc). */
-export function residentBytes(pid: number): number | undefined {
-  try {
-    // A small procfs read: no disk, a few microseconds; done once per residentCheckInterval lines.
-    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return match === null ? undefined : Number(match[1]) * 1024;
-  } catch {
-    return undefined;
-  }
 }
 
 export type RetireReason = "command-bound" | "memory-bound" | "stale-device" | "recycle" | "close";
