@@ -27,17 +27,12 @@
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import type { CoprocessSpawner } from "./batch-process.ts";
 import { endChild } from "./end-child.ts";
+import { EventLedger, type FeedStamp } from "./event-ledger.ts";
 import { dyingWithParent, netlinkRoute, startMonitor, waitDrained } from "./netlink-monitor.ts";
 
-export type ChangeKind = "LINK" | "ADDR" | "ROUTE" | "NEIGH";
+export type { FeedStamp } from "./event-ledger.ts";
 
-/** A point in the feed's history: events after it count for changedSince(). */
-export interface FeedStamp {
-  readonly generation: number;
-  readonly sequence: number;
-  /** False when the feed could not vouch for the time after this stamp (not yet listening). */
-  readonly trusted: boolean;
-}
+export type ChangeKind = "LINK" | "ADDR" | "ROUTE" | "NEIGH";
 
 export interface ChangeFeed {
   /** Starts the monitor on first use; take the stamp before reading what it will vouch for. */
@@ -100,14 +95,11 @@ const maxUnreadBytes = 1024 * 1024;
 
 export function openChangeFeed(spawner: CoprocessSpawner): ChangeFeed {
   let child: ChildProcessWithoutNullStreams | undefined;
-  let generation = 0;
-  let sequence = 0;
+  const ledger = new EventLedger();
   let listening = false;
   let closed = false;
   let readiness: Promise<boolean> = Promise.resolve(false);
   let exited: Promise<void> = Promise.resolve();
-  /** Last sequence number per key; "*" for lines that could not be filed (or were dropped unread). */
-  const lastEvent = new Map<string, number>();
   /** Output not filed yet, as it came; `partial` is the unfinished last line of what was filed. */
   let unread: Buffer[] = [];
   let unreadBytes = 0;
@@ -119,7 +111,7 @@ export function openChangeFeed(spawner: CoprocessSpawner): ChangeFeed {
     unread = [];
     unreadBytes = 0;
     partial = "";
-    lastEvent.set("*", ++sequence);
+    ledger.file(undefined);
   }
 
   function fileUnread(): void {
@@ -133,12 +125,11 @@ export function openChangeFeed(spawner: CoprocessSpawner): ChangeFeed {
   }
 
   function start(): void {
-    generation += 1;
     listening = false;
-    const mine = generation;
-    const monitor = startMonitor(spawner, monitorArgv, netlinkRoute, () => generation === mine, (ended) => {
+    const mine = ledger.nextGeneration();
+    const monitor = startMonitor(spawner, monitorArgv, netlinkRoute, () => ledger.generation === mine, (ended) => {
       if (child === ended) child = undefined;
-      if (generation === mine) listening = false;
+      if (ledger.generation === mine) listening = false;
     });
     if (monitor === undefined) return;
     const started = monitor.child;
@@ -154,17 +145,17 @@ export function openChangeFeed(spawner: CoprocessSpawner): ChangeFeed {
       if (unreadBytes > maxUnreadBytes) dropUnread();
     });
     // Anything on stderr is a complaint about lost or unreadable events.
-    started.stderr.on("data", () => lastEvent.set("*", ++sequence));
+    started.stderr.on("data", () => ledger.file(undefined));
     readiness = monitor.subscribed.then((subscribed) => {
       // Only the current monitor's subscription counts; a superseded one changes nothing.
-      if (subscribed && generation === mine) listening = true;
-      return subscribed && generation === mine;
+      if (subscribed && ledger.generation === mine) listening = true;
+      return subscribed && ledger.generation === mine;
     });
   }
 
   function file(line: string): void {
     if (line === "" || line.startsWith(" ") || line.startsWith("\t")) return;
-    lastEvent.set(eventKey(line) ?? "*", ++sequence);
+    ledger.file(eventKey(line));
   }
 
   return {
@@ -172,13 +163,12 @@ export function openChangeFeed(spawner: CoprocessSpawner): ChangeFeed {
       if (!closed && child === undefined) start();
       // What came before this stamp is covered by the read the caller is about to make.
       dropUnread();
-      return { generation, sequence, trusted: listening && child !== undefined };
+      return ledger.stamp(listening && child !== undefined);
     },
     changedSince(stamp, keys) {
-      if (stamp === undefined || !stamp.trusted || closed || !listening || stamp.generation !== generation) return true;
+      if (closed) return true;
       fileUnread();
-      if ((lastEvent.get("*") ?? 0) > stamp.sequence) return true;
-      return keys.some((key) => (lastEvent.get(key) ?? 0) > stamp.sequence);
+      return ledger.changedSince(stamp, keys, listening);
     },
     ready() {
       if (!closed && child === undefined) start();
@@ -193,7 +183,7 @@ export function openChangeFeed(spawner: CoprocessSpawner): ChangeFeed {
       const running = child;
       if (running === undefined) return;
       // A new generation: stamps of this monitor no longer match (changedSince says "maybe").
-      generation += 1;
+      ledger.nextGeneration();
       child = undefined;
       listening = false;
       dropUnread();

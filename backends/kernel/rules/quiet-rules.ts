@@ -5,7 +5,8 @@
 // as the vxlan resync does with its own feed (backends/reconcile/quiet-resync.ts). Start-up, an
 // explicit checkNow() and any run after a failure always read.
 import type { FamilyRuleWriter } from "./rule-set.ts";
-import type { RulesetFeed, RulesetStamp } from "./ruleset-feed.ts";
+import type { FeedStamp } from "../event-ledger.ts";
+import type { RulesetFeed } from "./ruleset-feed.ts";
 
 /** How long a resync may rely on the feed alone before it reads the kernel anyway. */
 export const rulesReadEveryMs = 60_000;
@@ -17,15 +18,15 @@ export interface QuietRules {
    * Take before the read a later clean() vouches for; undefined without a feed or when the feed
    * cannot see `writer`'s tables (iptables-legacy) — the monitor is then never started at all.
    */
-  stamp(writer: FamilyRuleWriter): RulesetStamp | undefined;
+  stamp(writer: FamilyRuleWriter): FeedStamp | undefined;
   /** After a read that found (or a repair that left) the family exactly as wanted. */
-  clean(writer: FamilyRuleWriter, stamp: RulesetStamp | undefined): void;
+  clean(writer: FamilyRuleWriter, stamp: FeedStamp | undefined): void;
   /** After a failed run. */
   forget(writer: FamilyRuleWriter): void;
 }
 
 export function quietRules(feed: RulesetFeed | undefined, now: () => number = () => performance.now()): QuietRules {
-  const last = new Map<FamilyRuleWriter, { readonly stamp: RulesetStamp; readonly at: number }>();
+  const last = new Map<FamilyRuleWriter, { readonly stamp: FeedStamp; readonly at: number }>();
   return {
     async canSkip(writer) {
       const clean = last.get(writer);

@@ -20,24 +20,18 @@
 // resident on an empty host, 17 MiB with 4000 kube-proxy-like iptables-nft rules (about 3.5 KiB a
 // rule). Where the ruleset is that large a read per resync is the better bargain, so the feed gives
 // up for good once the monitor holds more than `maxMonitorRssBytes` (and says so through onGiveUp).
-import { readFile } from "node:fs/promises";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import type { CoprocessSpawner } from "../batch-process.ts";
 import { endChild } from "../end-child.ts";
 import { dyingWithParent, netlinkNetfilter, startMonitor, waitDrained } from "../netlink-monitor.ts";
-
-export interface RulesetStamp {
-  readonly generation: number;
-  readonly sequence: number;
-  /** False when the feed could not vouch for the time after this stamp (not yet listening). */
-  readonly trusted: boolean;
-}
+import { residentBytes } from "../resident-memory.ts";
+import { EventLedger, type FeedStamp } from "../event-ledger.ts";
 
 export interface RulesetFeed {
   /** Starts the monitor on first use; take the stamp before the read it vouches for. */
-  stamp(): RulesetStamp;
+  stamp(): FeedStamp;
   /** True unless the feed saw every change since `stamp` and none in one of `tables` ("ip nat"). */
-  changedSince(stamp: RulesetStamp | undefined, tables: readonly string[]): boolean;
+  changedSince(stamp: FeedStamp | undefined, tables: readonly string[]): boolean;
   /** Resolves once the monitor listens (false if it could not be started). */
   ready(): Promise<boolean>;
   /** Waits (bounded) until the monitor has printed what it was told and this process has read it. */
@@ -75,15 +69,12 @@ const defaultMaxMonitorRssBytes = 16 * 1024 * 1024;
 export function openRulesetFeed(spawner: CoprocessSpawner, options: RulesetFeedOptions = {}): RulesetFeed {
   const maxRss = options.maxMonitorRssBytes ?? defaultMaxMonitorRssBytes;
   let child: ChildProcessWithoutNullStreams | undefined;
-  let generation = 0;
-  let sequence = 0;
+  const ledger = new EventLedger();
   let listening = false;
   let closed = false;
   let readiness: Promise<boolean> = Promise.resolve(false);
   let exited: Promise<void> = Promise.resolve();
   let startedAt: number | undefined;
-  /** Last sequence number per table; "*" for lines that could not be filed. */
-  const lastChange = new Map<string, number>();
 
   const startIfDown = (): void => {
     if (closed || child !== undefined) return;
@@ -94,16 +85,15 @@ export function openRulesetFeed(spawner: CoprocessSpawner, options: RulesetFeedO
 
   const file = (line: string): void => {
     const key = rulesetEventKey(line);
-    if (key !== "") lastChange.set(key ?? "*", ++sequence);
+    if (key !== "") ledger.file(key);
   };
 
   function start(): void {
-    generation += 1;
     listening = false;
-    const mine = generation;
-    const monitor = startMonitor(spawner, monitorArgv, netlinkNetfilter, () => generation === mine, (ended) => {
+    const mine = ledger.nextGeneration();
+    const monitor = startMonitor(spawner, monitorArgv, netlinkNetfilter, () => ledger.generation === mine, (ended) => {
       if (child === ended) child = undefined;
-      if (generation === mine) listening = false;
+      if (ledger.generation === mine) listening = false;
     });
     if (monitor === undefined) return;
     const started = monitor.child;
@@ -117,23 +107,21 @@ export function openRulesetFeed(spawner: CoprocessSpawner, options: RulesetFeedO
       partial = lines.pop() ?? "";
       for (const line of lines) file(line);
     });
-    started.stderr.on("data", () => lastChange.set("*", ++sequence));
+    started.stderr.on("data", () => ledger.file(undefined));
     readiness = monitor.subscribed.then((subscribed) => {
       // Only the current monitor's subscription counts; a superseded one changes nothing.
-      if (subscribed && generation === mine) listening = true;
-      return subscribed && generation === mine;
+      if (subscribed && ledger.generation === mine) listening = true;
+      return subscribed && ledger.generation === mine;
     });
   }
 
   return {
     stamp() {
       startIfDown();
-      return { generation, sequence, trusted: listening && child !== undefined };
+      return ledger.stamp(listening && child !== undefined);
     },
     changedSince(stamp, tables) {
-      if (stamp === undefined || !stamp.trusted || closed || !listening || stamp.generation !== generation) return true;
-      if ((lastChange.get("*") ?? 0) > stamp.sequence) return true;
-      return tables.some((table) => (lastChange.get(table) ?? 0) > stamp.sequence);
+      return closed || ledger.changedSince(stamp, tables, listening);
     },
     ready() {
       startIfDown();
@@ -142,7 +130,7 @@ export function openRulesetFeed(spawner: CoprocessSpawner, options: RulesetFeedO
     async drain() {
       const pid = child?.pid;
       if (pid === undefined || !listening) return;
-      const rss = await residentBytes(pid);
+      const rss = residentBytes(pid);
       if (rss !== undefined && rss > maxRss) {
         closed = true;
         listening = false;
@@ -159,14 +147,4 @@ export function openRulesetFeed(spawner: CoprocessSpawner, options: RulesetFeedO
       if (child !== undefined) await endChild(child, exited, 0);
     },
   };
-}
-
-/** VmRSS of `pid`, in bytes. */
-async function residentBytes(pid: number): Promise<number | undefined> {
-  try {
-    const kib = /^VmRSS:\s+(\d+) kB$/m.exec(await readFile(`/proc/${pid}/status`, "utf8"))?.[1];
-    return kib === undefined ? undefined : Number(kib) * 1024;
-  } catch {
-    return undefined;
-  }
 }
