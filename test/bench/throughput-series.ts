@@ -1,8 +1,14 @@
 // Repeated iperf3 samples of one configuration, and what is reported about them: the median (the
 // figure compared), min–max and the spread relative to the median, and CPU per Gbit/s — cores
 // busy per Gbit/s carried, for the whole machine and for the data-plane processes (cpu-time.ts).
+// Two bounds from the same CPU figures, for a configuration with data-plane processes: how fast
+// this machine could go if those processes' own code (utime) cost nothing and every core were
+// busy — Gbit/s × cores / (machine busy − that utime), optimistic, since it assumes the rest
+// scales perfectly over the cores; and how fast one stream could go with a core for each thread
+// — Gbit/s / the busiest thread's cores.
 // Ratios between two configurations: of their medians, and (as both ran in the same reps,
 // back to back) the median and range of the per-rep ratios.
+import { availableParallelism } from "node:os";
 import type { IperfSample } from "./iperf.ts";
 import { median, mean, round } from "./stats.ts";
 
@@ -29,6 +35,12 @@ export interface SeriesSummary {
   /** The same for the data-plane processes; null when none (kernel data path). */
   readonly processCores: number | null;
   readonly processCoresPerGbps: number | null;
+  /** Median utime of the data-plane processes, cores; null when none. */
+  readonly processUserCores: number | null;
+  /** Median of Gbit/s × cores / (machine cores − processUserCores) per run (see the header). */
+  readonly zeroUserCostCeilingGbps: number | null;
+  /** Median of Gbit/s / the busiest data-plane thread's cores per run (see the header). */
+  readonly threadPerCoreCeilingGbps: number | null;
   /** Median steal (hypervisor noise), cores. */
   readonly stealCores: number;
 }
@@ -39,6 +51,8 @@ export function summarizeSeries(outcomes: readonly Outcome[]): SeriesSummary {
   const processCores = samples.map((s) => s.cpu.processCores).filter((c): c is number => c !== undefined);
   const processPerGbps = samples.filter((s) => s.cpu.processCores !== undefined && s.gbps > 0).map((s) => s.cpu.processCores! / s.gbps);
   const med = median(gbps);
+  const withUser = samples.filter((s) => s.cpu.processUserCores !== undefined && s.cpu.machineCores > s.cpu.processUserCores);
+  const withThreads = samples.filter((s) => s.cpu.busiestThreadCores !== undefined && s.cpu.busiestThreadCores > 0);
   // With no successful run every figure is NaN (null in the JSON), never ±Infinity.
   const [min, max] = gbps.length === 0 ? [Number.NaN, Number.NaN] : [Math.min(...gbps), Math.max(...gbps)];
   return {
@@ -56,6 +70,10 @@ export function summarizeSeries(outcomes: readonly Outcome[]): SeriesSummary {
     machineCoresPerGbps: round(median(samples.filter((s) => s.gbps > 0).map((s) => s.cpu.machineCores / s.gbps)), 3),
     processCores: processCores.length === 0 ? null : round(median(processCores)),
     processCoresPerGbps: processPerGbps.length === 0 ? null : round(median(processPerGbps), 3),
+    processUserCores: withUser.length === 0 ? null : round(median(withUser.map((s) => s.cpu.processUserCores!))),
+    zeroUserCostCeilingGbps:
+      withUser.length === 0 ? null : round(median(withUser.map((s) => (s.gbps * availableParallelism()) / (s.cpu.machineCores - s.cpu.processUserCores!)))),
+    threadPerCoreCeilingGbps: withThreads.length === 0 ? null : round(median(withThreads.map((s) => s.gbps / s.cpu.busiestThreadCores!))),
     stealCores: round(median(samples.map((s) => s.cpu.stealCores)), 3),
   };
 }

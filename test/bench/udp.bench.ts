@@ -5,10 +5,11 @@
 // stream counts back to back, the starting configuration rotating from rep to rep. Reported per
 // configuration: median Gbit/s, min–max and spread, retransmits, CPU per Gbit/s (cpu-time.ts);
 // then ours against kernel vxlan (target ≥ 0.8 single stream), the best userspace peer (≥ 3) and
-// the floor (≥ 10), as ratios of medians and per rep. Nothing is asserted.
+// the floor (≥ 10), as ratios of medians and per rep; then, for one stream of ours, the ceilings
+// this machine's CPU allows (describeCeilings). Nothing is asserted.
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { cleanup, interrupted, onCleanup } from "./cleanup.ts";
 import { diffWithFlannel } from "./flannel-rules.ts";
@@ -29,6 +30,27 @@ const cpuMethod =
 const mtuNote =
   "Pod MTU is each configuration's own: udp (ours and the floor) 1500 − 28 = 1472 as Flannel's udp backend sets it; kernel vxlan 1450; " +
   "openvpn, fastd and tinc 1450, the set-up testbed.md measured (not tuned further here; 1.5 % less payload per packet than 1472).";
+
+// What this machine allows ours on one stream, from its own CPU figures (throughput-series.ts):
+// the ceiling if the data plane's own code cost nothing, and the one with a core per thread.
+function describeCeilings(ours: readonly Outcome[], vxlan: readonly Outcome[]): Record<string, number | null> {
+  const s = summarizeSeries(ours);
+  const kernel = summarizeSeries(vxlan).medianGbps;
+  const of = (gbps: number | null): number | null => (gbps === null || !(kernel > 0) ? null : round(gbps / kernel, 3));
+  const fmt = (value: number | null): string => (value === null ? "–" : value.toFixed(2));
+  out("\n  ours, 1 stream: what this machine allows (median over reps; CPU from /proc, cpu-time.ts)");
+  out(`    data plane ${fmt(s.processCores)} cores, of which its own code (utime) ${fmt(s.processUserCores)}; the rest is the kernel's work on its behalf`);
+  out(`    if that own code cost nothing and all ${availableParallelism()} cores were busy: ${fmt(s.zeroUserCostCeilingGbps)} Gbit/s = ${fmt(of(s.zeroUserCostCeilingGbps))}× kernel vxlan`);
+  out(`    with a core for each data-plane thread (larger machines; not measurable here): ${fmt(s.threadPerCoreCeilingGbps)} Gbit/s = ${fmt(of(s.threadPerCoreCeilingGbps))}× kernel vxlan`);
+  return {
+    dataPlaneCores: s.processCores,
+    dataPlaneUserCores: s.processUserCores,
+    zeroUserCostCeilingGbps: s.zeroUserCostCeilingGbps,
+    zeroUserCostCeilingVsKernelVxlan: of(s.zeroUserCostCeilingGbps),
+    threadPerCoreCeilingGbps: s.threadPerCoreCeilingGbps,
+    threadPerCoreCeilingVsKernelVxlan: of(s.threadPerCoreCeilingGbps),
+  };
+}
 
 try {
   const settings = throughputSettings();
@@ -78,7 +100,10 @@ try {
         try {
           const sample = await iperfOnce(config.endpoints, { streams, seconds: settings.seconds, cpuPids: config.dataPlanePids() });
           record(`${config.key}|${streams}`, sample);
-          const dataPlane = sample.cpu.processCores === undefined ? "" : `, data plane ${sample.cpu.processCores.toFixed(2)} cores`;
+          const dataPlane =
+            sample.cpu.processCores === undefined
+              ? ""
+              : `, data plane ${sample.cpu.processCores.toFixed(2)} cores (user ${sample.cpu.processUserCores?.toFixed(2)}, busiest thread ${sample.cpu.busiestThreadCores?.toFixed(2)})`;
           out(`${label}: ${sample.gbps.toFixed(2).padStart(6)} Gbit/s (retr ${sample.retransmits}, machine ${sample.cpu.machineCores.toFixed(2)} cores${dataPlane})`);
         } catch (error) {
           record(`${config.key}|${streams}`, { failed: message(error) });
@@ -130,6 +155,7 @@ try {
       }
     }
   }
+  const ceilings = ours === undefined ? undefined : describeCeilings(outcomes.get("ours|1") ?? [], outcomes.get("vxlan|1") ?? []);
   const exitCounters: Record<string, string> = {};
   for (const config of configs) if (config.finish !== undefined) exitCounters[config.key] = await config.finish();
   if (exitCounters.floor !== undefined) out(`\n  floor counters at exit: ${exitCounters.floor}`);
@@ -143,6 +169,7 @@ try {
     unavailable,
     configurations: summaries,
     comparisons,
+    ceilings,
     exitCounters,
     ...notes,
     headline: comparisons.map((c) => ({ streams: c.streams, against: c.against, ratio: round((c.ratio as { ofMedians: number }).ofMedians, 3) })),
