@@ -4,6 +4,7 @@
 // and a clean stop on SIGTERM/SIGINT that leaves the data plane in place so running pods keep
 // their connectivity. Every part reports what happens to the operational record
 // (ops/ops-record.ts), which /readyz and /metrics read.
+import { existsSync } from "node:fs";
 import type { Peer } from "../backends/backend.ts";
 import { FlannelError } from "../backends/errors.ts";
 import { spawnCoprocess } from "../backends/kernel/batch-process.ts";
@@ -14,6 +15,7 @@ import { readSysctl } from "../backends/kernel/sysctl.ts";
 import { ensureBlackholeRoute } from "../backends/kernel/blackhole.ts";
 import { formatCidr, formatIp } from "../backends/net/ip.ts";
 import { createBackend } from "../backends/registry.ts";
+import { snapshotFileBeside } from "../backends/udp/data-plane-snapshot.ts";
 import type { FlanneldOptions } from "./config/flag-table.ts";
 import { selectExternalInterface } from "./config/interface.ts";
 import { enabledFamilies } from "./config/net-conf-check.ts";
@@ -51,6 +53,12 @@ export async function runDaemon(
   const stop = new AbortController();
   const signal = AbortSignal.any([outerSignal, stop.signal]);
   await using cleanup = new AsyncDisposableStack();
+  // udp: this process is the data plane. Before anything else, forward again with the previous
+  // run's table (backends/udp/resume.ts); the backend adopts that data plane once it knows its
+  // options are the same. The module (and the addon) load only where the previous run saved one.
+  const snapshotFile = snapshotFileBeside(options.subnetFile);
+  const resumed = existsSync(snapshotFile) ? (await import("../backends/udp/resume.ts")).resumeDataPlane(snapshotFile, log.child({ backend: "udp" })) : undefined;
+  cleanup.defer(() => resumed?.plane.close());
   const record = createOpsRecord({ leasesExpire: !options.kubeSubnetMgr });
   const readiness = createReadiness(record, {
     // Flannel renews --subnet-lease-renew-margin before expiry: half of it gone unrenewed is trouble.
@@ -108,8 +116,12 @@ export async function runDaemon(
     { signal, log },
   );
   const backendLog = log.child({ backend: conf.backendType });
-  const backend = createBackend(conf.backendType, { kernel, log: backendLog });
+  const backend = createBackend(conf.backendType, { kernel, log: backendLog, udp: { snapshotFile, resumed } });
   cleanup.defer(() => backend.close());
+  if (resumed !== undefined && backend.type !== "udp") {
+    await resumed.plane.close();
+    log.info(`the udp data plane resumed at start is closed: the backend is now ${backend.type}`);
+  }
   const vtepMACs = {
     ...(hints.vtepMAC === undefined ? {} : { vtepMAC: hints.vtepMAC }),
     ...(hints.vtepMACv6 === undefined ? {} : { vtepMACv6: hints.vtepMACv6 }),

@@ -8,12 +8,14 @@ import type { Backend, BackendLog, BackendType } from "./backend.ts";
 import { FlannelError } from "./errors.ts";
 import { createHostGwBackend } from "./hostgw/hostgw-backend.ts";
 import type { Kernel } from "./kernel/kernel.ts";
-import type { UdpBackend } from "./udp/udp-backend.ts";
+import type { UdpBackend, UdpBackendDeps } from "./udp/udp-backend.ts";
 import { createVxlanBackend } from "./vxlan/vxlan-backend.ts";
 
 export interface BackendDeps {
   readonly kernel: Kernel;
   readonly log: BackendLog;
+  /** For udp only: where its data plane's snapshot is kept, and one resumed from it at start. */
+  readonly udp?: Pick<UdpBackendDeps, "snapshotFile" | "resumed">;
 }
 
 export type BackendFactory = (deps: BackendDeps) => Backend;
@@ -25,7 +27,7 @@ export type BackendFactory = (deps: BackendDeps) => Backend;
 function lazyUdpBackend(deps: BackendDeps): UdpBackend {
   let loaded: UdpBackend | undefined;
   let loading: Promise<UdpBackend> | undefined;
-  const backend = (): Promise<UdpBackend> => (loading ??= import("./udp/udp-backend.ts").then((module) => (loaded = module.createUdpBackend(deps))));
+  const backend = (): Promise<UdpBackend> => (loading ??= import("./udp/udp-backend.ts").then((module) => (loaded = module.createUdpBackend({ kernel: deps.kernel, log: deps.log, ...deps.udp }))));
   return {
     type: "udp",
     prepare: async (local, signal) => (await backend()).prepare(local, signal),

@@ -14,6 +14,11 @@
 //  - apply (incremental): the changed peers update the table;
 //  - close: stops the data plane; flannel0 stays with its address and route (TUNSETPERSIST), so
 //    a restarted agent re-attaches and pods lose only the packets of the gap.
+//
+// The gap is kept short by a snapshot of what the data plane runs with (data-plane-snapshot.ts),
+// saved beside subnet.env: the next agent resumes forwarding from it at its very start
+// (resume.ts), and configure adopts that data plane when the options it would open with are the
+// same — otherwise it is closed and a new one opened.
 import type { ApplyReport, Backend, BackendLog, LocalNode, OwnSubnets, Peer, PeerChange, PreparedBackend, ReconcileDepth, ReconcileReport } from "../backend.ts";
 import { FlannelError, isFlannelError } from "../errors.ts";
 import type { Kernel } from "../kernel/kernel.ts";
@@ -29,11 +34,17 @@ import { openDataPlane, type DataPlane } from "./dgram-native.ts";
 import { createDropReporter } from "./drop-report.ts";
 import { decodeUdpOptions, type UdpOptions } from "./options.ts";
 import { createPeerTableKeeper } from "./peer-table-keeper.ts";
+import { createSnapshotKeeper, sameSnapshotOptions, type SnapshotOptions } from "./data-plane-snapshot.ts";
+import type { ResumedDataPlane } from "./resume.ts";
 import { trafficCounters, type UdpHooks } from "./traffic-counters.ts";
 
 export interface UdpBackendDeps {
   readonly kernel: Kernel;
   readonly log: BackendLog;
+  /** Where the data plane's snapshot is kept for the next start; none when undefined. */
+  readonly snapshotFile?: string | undefined;
+  /** A data plane the agent resumed from the previous run's snapshot, adopted when it fits. */
+  readonly resumed?: ResumedDataPlane | undefined;
 }
 
 export type UdpBackend = Backend & UdpHooks;
@@ -58,6 +69,10 @@ export function createUdpBackend(deps: UdpBackendDeps): UdpBackend {
   let spec: UdpDeviceSpec | undefined;
   let ownSubnet: Cidr | undefined;
   let dataPlane: DataPlane | undefined;
+  /** What dataPlane was opened with (one object per open: the snapshot keeper compares identity). */
+  let openedWith: SnapshotOptions | undefined;
+  let resumed = deps.resumed;
+  const snapshots = deps.snapshotFile === undefined ? undefined : createSnapshotKeeper(deps.snapshotFile, log);
   let deviceIndex = 0;
   const drops = createDropReporter(log);
   const peerTable = createPeerTableKeeper(() => ownSubnet, drops);
@@ -95,22 +110,37 @@ export function createUdpBackend(deps: UdpBackendDeps): UdpBackend {
     return { mtu };
   }
 
-  function open(): DataPlane {
+  function wantedOptions(): SnapshotOptions {
     const { options, mtu, network, bindAddress } = requirePrepared("configure");
     if (ownSubnet === undefined) throw new Error("udp backend: no own subnet");
-    const opened = openDataPlane({
-      tunName: udpDeviceName,
-      bindAddress: formatIp(bindAddress),
-      port: options.port,
-      mtu,
-      ownSubnet: formatCidr(ownSubnet),
-      network: formatCidr(network),
-      // The device outlives the process: a restarted agent re-attaches to it, with its address
-      // and route in place, so the gap in traffic is only the time the agent is away.
-      persist: true,
-    });
-    log.info("udp data plane open", { device: udpDeviceName, port: options.port, ...opened.features });
+    return { tunName: udpDeviceName, bindAddress: formatIp(bindAddress), port: options.port, mtu, ownSubnet: formatCidr(ownSubnet), network: formatCidr(network) };
+  }
+
+  function open(): DataPlane {
+    const wanted = wantedOptions();
+    // The device outlives the process: a restarted agent re-attaches to it, with its address
+    // and route in place, so the gap in traffic is only the time the agent is away.
+    const opened = openDataPlane({ ...wanted, persist: true });
+    openedWith = wanted;
+    log.info("udp data plane open", { device: udpDeviceName, port: wanted.port, ...opened.features });
     return opened;
+  }
+
+  /** The resumed data plane when it runs with the very options this node opens with now; closed otherwise. */
+  async function adoptResumed(): Promise<DataPlane | undefined> {
+    const candidate = resumed;
+    resumed = undefined;
+    if (candidate === undefined) return undefined;
+    const wanted = wantedOptions();
+    if (sameSnapshotOptions(candidate.snapshot.options, wanted)) {
+      openedWith = wanted;
+      log.info("udp data plane kept: the one resumed at start opened with these very options", { device: udpDeviceName, port: wanted.port });
+      return candidate.plane;
+    }
+    log.info("udp data plane resumed at start is replaced: this run opens it with other options", { device: udpDeviceName, was: candidate.snapshot.options, now: wanted });
+    // Closed first: flannel0 takes one attachment at a time.
+    await candidate.plane.close();
+    return undefined;
   }
 
   /**
@@ -120,6 +150,8 @@ export function createUdpBackend(deps: UdpBackendDeps): UdpBackend {
    * addon, … — and leaves the device alone.
    */
   async function openReplacing(signal: AbortSignal): Promise<DataPlane> {
+    const adopted = await adoptResumed();
+    if (adopted !== undefined) return adopted;
     try {
       return open();
     } catch (error) {
@@ -160,6 +192,11 @@ export function createUdpBackend(deps: UdpBackendDeps): UdpBackend {
     if (tally === undefined && into.errors.length > 0) throw into.errors[0];
   }
 
+  /** Notes the table the data plane runs with now, for the next start. */
+  function keepSnapshot(): void {
+    if (openedWith !== undefined) snapshots?.update(openedWith, peerTable.entries);
+  }
+
   async function configure(own: OwnSubnets, signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
     const { mtu, network } = requirePrepared("configure");
@@ -183,6 +220,7 @@ export function createUdpBackend(deps: UdpBackendDeps): UdpBackend {
     if (dataPlane !== undefined) {
       peerTable.reconcile(dataPlane, peers, depth, tally);
       drops.report(dataPlane.counters());
+      keepSnapshot();
     }
     return tallyReport(tally);
   }
@@ -192,6 +230,7 @@ export function createUdpBackend(deps: UdpBackendDeps): UdpBackend {
     requireConfigured("apply");
     const tally = newTally();
     peerTable.apply(dataPlane, changes, tally);
+    if (dataPlane !== undefined) keepSnapshot();
     // Without a data plane (its reopen failed) the next reconcile must try again.
     return { ...tallyReport(tally), needsReconcile: dataPlane === undefined };
   }
@@ -207,9 +246,14 @@ export function createUdpBackend(deps: UdpBackendDeps): UdpBackend {
     deviceNames: () => [udpDeviceName],
     async close() {
       await serial.close();
+      // A resumed data plane configure never reached (a start that failed early) is not left running.
+      await resumed?.plane.close();
+      resumed = undefined;
       const plane = dataPlane;
       dataPlane = undefined;
       if (plane === undefined) return;
+      // The last table, for the next start.
+      snapshots?.flush();
       drops.report(plane.counters());
       await plane.close();
       log.info("udp data plane closed; flannel0 stays for the next start", { device: udpDeviceName });

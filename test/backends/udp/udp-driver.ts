@@ -2,7 +2,9 @@
 // its TUN in the namespace of the process that calls it, so the backend cannot be driven from the
 // test process (which stays in the root namespace). Started as
 // `ip netns exec NS node udp-driver.ts`, it reads one JSON command per line on stdin and answers
-// one JSON line per command on stdout; its log goes to stderr. Not a test file itself.
+// one JSON line per command on stdout; its log goes to stderr. With FLANNEL_TEST_SNAPSHOT set, it
+// first resumes the data plane from that snapshot, as flanneld does at start, and hands both to
+// the backend. Not a test file itself.
 import { createInterface } from "node:readline";
 import type { LocalNode, Peer } from "../../../backends/backend.ts";
 import { isFlannelError } from "../../../backends/errors.ts";
@@ -10,6 +12,7 @@ import { openKernel } from "../../../backends/kernel/kernel.ts";
 import { readLink } from "../../../backends/kernel/link.ts";
 import { parseCidr, parseIp } from "../../../backends/net/ip.ts";
 import { createUdpBackend } from "../../../backends/udp/udp-backend.ts";
+import { resumeDataPlane } from "../../../backends/udp/resume.ts";
 
 export type DriverCommand =
   | { readonly op: "prepare"; readonly device: string; readonly address: string; readonly network: string; readonly backendConfig: unknown }
@@ -17,6 +20,7 @@ export type DriverCommand =
   | { readonly op: "reconcile"; readonly peers: readonly { readonly subnet: string; readonly publicIP: string }[] }
   | { readonly op: "apply"; readonly changes: readonly { readonly kind: "added" | "removed"; readonly subnet: string; readonly publicIP: string }[] }
   | { readonly op: "counters" }
+  | { readonly op: "resumed" }
   | { readonly op: "close" };
 
 export type DriverAnswer =
@@ -26,7 +30,9 @@ export type DriverAnswer =
 const kernel = openKernel();
 const write = (level: string) => (message: string, fields?: Readonly<Record<string, unknown>>) => process.stderr.write(`${JSON.stringify({ level, message, ...fields })}\n`);
 const log = { error: write("error"), warn: write("warn"), info: write("info"), debug: write("debug") };
-const backend = createUdpBackend({ kernel, log });
+const snapshotFile = process.env.FLANNEL_TEST_SNAPSHOT || undefined;
+const resumed = snapshotFile === undefined ? undefined : resumeDataPlane(snapshotFile, log);
+const backend = createUdpBackend({ kernel, log, snapshotFile, resumed });
 const signal = new AbortController().signal;
 
 const peerOf = (entry: { subnet: string; publicIP: string }): Peer => ({ subnet: parseCidr(entry.subnet)!, publicIP: parseIp(entry.publicIP)!, backendType: "" });
@@ -54,6 +60,8 @@ async function run(command: DriverCommand): Promise<unknown> {
       return report(await backend.apply(command.changes.map((change) => ({ kind: change.kind, peer: peerOf(change) })), signal));
     case "counters":
       return { ...backend.counters(), peers: backend.programmedPeers() };
+    case "resumed":
+      return resumed === undefined ? null : { peers: resumed.snapshot.peers.length, options: resumed.snapshot.options };
     case "close":
       await backend.close();
       await kernel.close();

@@ -50,9 +50,10 @@ export class DriverError extends Error {
   }
 }
 
-/** Starts the udp backend driver inside namespace `ns`. */
-export function startDriver(ns: string): UdpDriver {
-  const child = spawn("ip", ["netns", "exec", ns, process.execPath, driverPath], { stdio: ["pipe", "pipe", "pipe"] });
+/** Starts the udp backend driver inside namespace `ns`; with `snapshotFile`, it resumes from it and keeps it (udp-driver.ts). */
+export function startDriver(ns: string, snapshotFile?: string): UdpDriver {
+  const env = { ...process.env, FLANNEL_TEST_SNAPSHOT: snapshotFile ?? "" };
+  const child = spawn("ip", ["netns", "exec", ns, process.execPath, driverPath], { stdio: ["pipe", "pipe", "pipe"], env });
   const pid = child.pid!;
   living.add(pid);
   writeFileSync(join(runStateDir, "pids", String(pid)), `${processStartTime(pid) ?? ""}\n`);
