@@ -14,7 +14,7 @@ import type { BackendLog } from "../backend.ts";
 import type { DataPlaneOptions, PeerEntry } from "./dgram-native.ts";
 
 /** The options a data plane is opened with that a snapshot keeps (offloads stay "auto"). */
-export type SnapshotOptions = Required<Pick<DataPlaneOptions, "tunName" | "bindAddress" | "port" | "mtu" | "ownSubnet" | "network">>;
+export type SnapshotOptions = Required<Pick<DataPlaneOptions, "tunName" | "bindAddress" | "port" | "mtu" | "ownSubnet" | "network" | "queues">>;
 
 export interface DataPlaneSnapshot {
   readonly options: SnapshotOptions;
@@ -32,7 +32,15 @@ export const snapshotDevice = "flannel0";
 const writeEveryMs = 1000;
 
 export function sameSnapshotOptions(a: SnapshotOptions, b: SnapshotOptions): boolean {
-  return a.tunName === b.tunName && a.bindAddress === b.bindAddress && a.port === b.port && a.mtu === b.mtu && a.ownSubnet === b.ownSubnet && a.network === b.network;
+  return (
+    a.tunName === b.tunName &&
+    a.bindAddress === b.bindAddress &&
+    a.port === b.port &&
+    a.mtu === b.mtu &&
+    a.ownSubnet === b.ownSubnet &&
+    a.network === b.network &&
+    a.queues === b.queues
+  );
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
@@ -51,7 +59,7 @@ export function parseSnapshot(text: string): DataPlaneSnapshot | { readonly inva
   for (const field of ["tunName", "bindAddress", "ownSubnet", "network"] as const) {
     if (typeof options[field] !== "string") return { invalid: `dataPlane.${field} is not a string` };
   }
-  for (const field of ["port", "mtu"] as const) {
+  for (const field of ["port", "mtu", "queues"] as const) {
     if (!Number.isInteger(options[field])) return { invalid: `dataPlane.${field} is not an integer` };
   }
   if (options.tunName !== snapshotDevice) return { invalid: `dataPlane.tunName is ${JSON.stringify(options.tunName)}, not ${snapshotDevice}` };
@@ -69,6 +77,7 @@ export function parseSnapshot(text: string): DataPlaneSnapshot | { readonly inva
       mtu: options.mtu as number,
       ownSubnet: options.ownSubnet as string,
       network: options.network as string,
+      queues: options.queues as number,
     },
     peers,
   };

@@ -27,6 +27,12 @@ export interface DataPlaneOptions {
   readonly offloads?: "auto" | "off";
   /** TUNSETPERSIST: the device (with its address and routes) outlives the process. */
   readonly persist?: boolean;
+  /**
+   * 1 (default): Flannel's single TUN queue. More: IFF_MULTI_QUEUE, and per queue a UDP socket on
+   * the port (SO_REUSEPORT) and a pair of threads. A device made with the other mode cannot be
+   * attached (TUNSETIFF EINVAL).
+   */
+  readonly queues?: number;
 }
 
 /** One peer: packets for `subnet` go to `publicIP`:port; datagrams from `publicIP` may carry only `subnet` sources. */
@@ -119,6 +125,8 @@ export function openDataPlane(options: DataPlaneOptions): DataPlane {
   const network = ipv4Cidr(options.network, "network");
   if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) throw new RangeError(`port out of range: ${options.port}`);
   if (!Number.isInteger(options.mtu) || options.mtu < 68 || options.mtu > 65535) throw new RangeError(`mtu out of range: ${options.mtu}`);
+  const queues = options.queues ?? 1;
+  if (!Number.isInteger(queues) || queues < 1 || queues > 16) throw new RangeError(`queues out of range: ${queues}`);
   const native = loadAddon();
   const opened = native.open({
     tunName: options.tunName,
@@ -129,9 +137,14 @@ export function openDataPlane(options: DataPlaneOptions): DataPlane {
     ownPrefixLength: ownSubnet.prefix,
     offloads: (options.offloads ?? "auto") === "auto",
     persist: options.persist ?? false,
+    queues,
   });
   if (failure(opened)) {
-    throw new FlannelError("udp-dataplane-failed", `udp data plane on ${options.tunName}, port ${options.port}: ${opened.syscall}: ${opened.message} (${opened.errno})`, {
+    const what =
+      opened.syscall === "lock" && opened.errno === "EADDRINUSE"
+        ? "another data plane in this network namespace holds the device (another flanneld?)"
+        : `${opened.syscall}: ${opened.message}`;
+    throw new FlannelError("udp-dataplane-failed", `udp data plane on ${options.tunName}, port ${options.port}: ${what} (${opened.errno})`, {
       details: { syscall: opened.syscall, errno: opened.errno, tunName: options.tunName, bindAddress: options.bindAddress, port: options.port },
     });
   }

@@ -105,7 +105,7 @@ export function createUdpBackend(deps: UdpBackendDeps): UdpBackend {
     // Flannel's interface MTU − 28 (backends/mtu.ts refuses a link too small to leave IPv4's 68).
     const mtu = chooseMtu({ backend: "udp", link: local.link, configured: 0, families: [4] }).pod;
     prepared = { options, mtu, network: local.network, bindAddress };
-    log.info("udp backend ready", { interface: local.link.name, bind: `${formatIp(bindAddress)}:${options.port}`, mtu });
+    log.info("udp backend ready", { interface: local.link.name, bind: `${formatIp(bindAddress)}:${options.port}`, mtu, queues: options.queues });
     // No BackendData: a udp lease is {"PublicIP":…,"PublicIPv6":null} and nothing else.
     return { mtu };
   }
@@ -113,7 +113,15 @@ export function createUdpBackend(deps: UdpBackendDeps): UdpBackend {
   function wantedOptions(): SnapshotOptions {
     const { options, mtu, network, bindAddress } = requirePrepared("configure");
     if (ownSubnet === undefined) throw new Error("udp backend: no own subnet");
-    return { tunName: udpDeviceName, bindAddress: formatIp(bindAddress), port: options.port, mtu, ownSubnet: formatCidr(ownSubnet), network: formatCidr(network) };
+    return {
+      tunName: udpDeviceName,
+      bindAddress: formatIp(bindAddress),
+      port: options.port,
+      mtu,
+      ownSubnet: formatCidr(ownSubnet),
+      network: formatCidr(network),
+      queues: options.queues,
+    };
   }
 
   function open(): DataPlane {

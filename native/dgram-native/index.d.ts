@@ -12,6 +12,8 @@ export interface NativeOpenOptions {
   /** Try IFF_VNET_HDR + TUNSETOFFLOAD, UDP_SEGMENT and UDP_GRO (each falls back on its own). */
   readonly offloads: boolean;
   readonly persist: boolean;
+  /** 1 (default) to 16: flannel0 as a multi-queue TUN, with a UDP socket (SO_REUSEPORT) and two threads per queue. */
+  readonly queues?: number;
 }
 
 export interface NativeFailure {

@@ -101,6 +101,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   config.ownPrefixLength = static_cast<uint8_t>(NumberField(options, "ownPrefixLength") > 32 ? 32 : NumberField(options, "ownPrefixLength"));
   config.offloads = options.Get("offloads").ToBoolean();
   config.persist = options.Get("persist").ToBoolean();
+  config.queues = options.Get("queues").IsNumber() ? static_cast<int>(NumberField(options, "queues")) : 1;
   std::unique_ptr<DataPlane> plane;
   if (dgram::SysError error = DataPlane::open(config, &plane)) return Failure(env, error.syscall, error.error);
   const dgram::Features& features = plane->features();

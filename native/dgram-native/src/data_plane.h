@@ -1,5 +1,10 @@
 // One data plane: the TUN device, the UDP socket, the peer table and the two packet threads
-// (TUN → UDP and UDP → TUN), from open to close. Packets never reach JavaScript.
+// (TUN → UDP and UDP → TUN), from open to close. Packets never reach JavaScript. With more than
+// one queue, flannel0 is a multi-queue TUN and each queue has its own UDP socket on the port
+// (SO_REUSEPORT) and its own pair of threads: the kernel keeps each flow on one queue and each
+// peer on one socket, so no flow is reordered. A lock (an abstract unix socket, which belongs to
+// the network namespace and goes with the process) keeps a second data plane off the device,
+// which a multi-queue TUN and a shared port would otherwise let in.
 #pragma once
 #include <pthread.h>
 
@@ -25,7 +30,10 @@ struct DataPlaneConfig {
   uint8_t ownPrefixLength;
   bool offloads;
   bool persist;
+  int queues;  // 1 (Flannel's single TUN queue) to kMaxQueues
 };
+
+constexpr int kMaxQueues = 16;
 
 struct Features {
   bool vnetHdr;
@@ -45,7 +53,7 @@ class DataPlane {
 
   const Features& features() const { return features_; }
   void setPeers(const std::vector<PeerRoute>& routes);
-  // Sums of both threads' counters, in Counter order.
+  // Sums of every thread's counters, in Counter order.
   void readCounters(double* out) const;
   // Stops and joins the threads, then closes every fd. Idempotent.
   void close();
@@ -53,19 +61,24 @@ class DataPlane {
  private:
   DataPlane() = default;
   SysError start();
-  static void* runTunToUdp(void* self);
-  static void* runUdpToTun(void* self);
+  struct ThreadStart {
+    DataPlane* plane;
+    int queue;
+  };
+  static void* runTunToUdp(void* start);
+  static void* runUdpToTun(void* start);
 
-  TunDevice tun_;
-  UdpSocket udp_;
+  int lockFd_ = -1;
+  std::vector<TunDevice> tuns_;
+  std::vector<UdpSocket> udps_;
   int stopFd_ = -1;
   std::atomic<bool> stopping_{false};
   PeerTableSlot peers_;
-  PathContext context_ = {};
+  std::vector<PathContext> contexts_;  // one per queue
   Features features_ = {};
-  Counters counters_[2];
-  pthread_t threads_[2] = {};
-  int startedThreads_ = 0;
+  std::unique_ptr<Counters[]> counters_;  // two per queue: TUN → UDP, then UDP → TUN
+  std::vector<ThreadStart> starts_;
+  std::vector<pthread_t> threads_;
   bool closed_ = false;
 };
 

@@ -37,14 +37,14 @@ static void raiseQueueLength(const std::string& name) {
   close(sock);
 }
 
-SysError openTun(const std::string& name, bool tryOffloads, bool persist, TunDevice* out) {
+SysError openTun(const std::string& name, bool tryOffloads, bool persist, bool multiQueue, TunDevice* out) {
   // The kernel would silently truncate a long name and attach to another device.
   if (name.empty() || name.size() >= IFNAMSIZ || name.find('\0') != std::string::npos) return failed("TUNSETIFF", EINVAL);
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return failed("open", errno);
   TunDevice tun;
   tun.fd = fd;
-  const short base = IFF_TUN | IFF_NO_PI;
+  const short base = IFF_TUN | IFF_NO_PI | (multiQueue ? IFF_MULTI_QUEUE : 0);
   if (tryOffloads && attach(fd, name, base | IFF_VNET_HDR) == 0) {
     tun.vnetHdr = true;
   } else if (attach(fd, name, base) != 0) {

@@ -32,7 +32,9 @@ struct TunDevice {
 // Opens /dev/net/tun and attaches `name` with IFF_TUN | IFF_NO_PI (Flannel's flags), trying
 // IFF_VNET_HDR + TUNSETOFFLOAD(CSUM | TSO4) when `tryOffloads`, each dropped if refused.
 // `persist` sets TUNSETPERSIST either way, so a device left persistent by an earlier run stops
-// being so when asked. The fd is non-blocking.
-SysError openTun(const std::string& name, bool tryOffloads, bool persist, TunDevice* out);
+// being so when asked. The fd is non-blocking. With `multiQueue` the device is made (or must
+// have been made) with IFF_MULTI_QUEUE, and each call attaches one more queue; `vnetHdr` then
+// says whether the queues before it speak the header, as every queue of a device must alike.
+SysError openTun(const std::string& name, bool tryOffloads, bool persist, bool multiQueue, TunDevice* out);
 
 }  // namespace dgram

@@ -21,13 +21,19 @@ static void setBuffer(int fd, int forced, int plain, int size) {
   if (setsockopt(fd, SOL_SOCKET, forced, &size, sizeof size) != 0) setsockopt(fd, SOL_SOCKET, plain, &size, sizeof size);
 }
 
-SysError openUdpSocket(uint32_t address, uint16_t port, bool tryOffloads, UdpSocket* out) {
+SysError openUdpSocket(uint32_t address, uint16_t port, bool tryOffloads, bool reusePort, UdpSocket* out) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return failed("socket", errno);
   UdpSocket udp;
   udp.fd = fd;
   setBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, 8 << 20);
   setBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, 8 << 20);
+  int on = 1;
+  if (reusePort && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+    int error = errno;
+    close(fd);
+    return failed("setsockopt(SO_REUSEPORT)", error);
+  }
   struct sockaddr_in local = {};
   local.sin_family = AF_INET;
   local.sin_addr.s_addr = htonl(address);
@@ -42,7 +48,6 @@ SysError openUdpSocket(uint32_t address, uint16_t port, bool tryOffloads, UdpSoc
     int value = 0;
     socklen_t length = sizeof value;
     udp.gso = getsockopt(fd, SOL_UDP, UDP_SEGMENT, &value, &length) == 0;
-    int on = 1;
     udp.gro = setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
   }
   *out = udp;

@@ -13,7 +13,9 @@ struct UdpSocket {
 };
 
 // A non-blocking UDP socket bound to address:port (host byte order), with large buffers; the
-// offloads are probed when `tryOffloads` and left off where the kernel refuses them.
-SysError openUdpSocket(uint32_t address, uint16_t port, bool tryOffloads, UdpSocket* out);
+// offloads are probed when `tryOffloads` and left off where the kernel refuses them. With
+// `reusePort` (a socket per queue) several bind the same port and the kernel spreads senders
+// over them by address and port, so that each peer's datagrams keep to one socket, in order.
+SysError openUdpSocket(uint32_t address, uint16_t port, bool tryOffloads, bool reusePort, UdpSocket* out);
 
 }  // namespace dgram

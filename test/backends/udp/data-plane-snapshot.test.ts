@@ -8,7 +8,7 @@ import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createSnapshotKeeper, parseSnapshot, readSnapshot, sameSnapshotOptions, snapshotFileBeside, type SnapshotOptions } from "../../../backends/udp/data-plane-snapshot.ts";
 
-const options: SnapshotOptions = { tunName: "flannel0", bindAddress: "198.18.0.2", port: 8285, mtu: 1472, ownSubnet: "10.244.2.0/24", network: "10.244.0.0/16" };
+const options: SnapshotOptions = { tunName: "flannel0", bindAddress: "198.18.0.2", port: 8285, mtu: 1472, ownSubnet: "10.244.2.0/24", network: "10.244.0.0/16", queues: 1 };
 const peers = [{ subnet: "10.244.1.0/24", publicIP: "198.18.0.1" }];
 const text = (value: unknown): string => JSON.stringify(value);
 const silent = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
@@ -30,6 +30,7 @@ describe("data plane snapshot", () => {
       [{ version: 2, dataPlane: options, peers }, /not a version 1 snapshot/],
       [{ version: 1, peers }, /no dataPlane object/],
       [{ version: 1, dataPlane: { ...options, port: "8285" }, peers }, /dataPlane\.port is not an integer/],
+      [{ version: 1, dataPlane: { ...options, queues: undefined }, peers }, /dataPlane\.queues is not an integer/],
       [{ version: 1, dataPlane: { ...options, bindAddress: 1 }, peers }, /dataPlane\.bindAddress is not a string/],
       [{ version: 1, dataPlane: { ...options, tunName: "eth0" }, peers }, /tunName is "eth0", not flannel0/],
       [{ version: 1, dataPlane: options, peers: {} }, /peers is not an array/],
@@ -53,6 +54,7 @@ describe("data plane snapshot", () => {
     assert.equal(sameSnapshotOptions(options, { ...options }), true);
     assert.equal(sameSnapshotOptions(options, { ...options, ownSubnet: "10.244.3.0/24" }), false);
     assert.equal(sameSnapshotOptions(options, { ...options, port: 8286 }), false);
+    assert.equal(sameSnapshotOptions(options, { ...options, queues: 2 }), false);
   });
 
   test("the keeper writes within a second of a change, once for a burst, root-only and atomically; flush writes at once", async () => {

@@ -24,7 +24,7 @@ describe("udp data plane resumed from the previous run's snapshot", { skip, time
   const started: UdpDriver[] = [];
   const dir = mkdtempSync(join(tmpdir(), "flannel-ts-resume-"));
   const snapshotOf = (node: ClusterNode): string => join(dir, `node${node.n}.json`);
-  const optionsOf = (node: ClusterNode, port = 8285) => ({ tunName: "flannel0", bindAddress: node.address, port, mtu: 1472, ownSubnet: `10.244.${node.n}.0/24`, network: "10.244.0.0/16" });
+  const optionsOf = (node: ClusterNode, queues = 1) => ({ tunName: "flannel0", bindAddress: node.address, port: 8285, mtu: 1472, ownSubnet: `10.244.${node.n}.0/24`, network: "10.244.0.0/16", queues });
   const peersOf = (node: ClusterNode) => othersOf(nodes.slice(0, 2), node).map((other) => ({ subnet: `10.244.${other.n}.0/24`, publicIP: other.address }));
 
   /** A driver that resumes from (and keeps) the node's snapshot; not yet prepared. */
@@ -35,8 +35,8 @@ describe("udp data plane resumed from the previous run's snapshot", { skip, time
     return d;
   }
 
-  async function prepareAndConfigure(d: UdpDriver, node: ClusterNode, port = 8285): Promise<void> {
-    await d.send({ op: "prepare", device: "eth0", address: node.address, network: "10.244.0.0/16", backendConfig: { Type: "udp", Port: port } });
+  async function prepareAndConfigure(d: UdpDriver, node: ClusterNode, queues = 1): Promise<void> {
+    await d.send({ op: "prepare", device: "eth0", address: node.address, network: "10.244.0.0/16", backendConfig: { Type: "udp", Queues: queues } });
     await d.send({ op: "configure", subnet: `10.244.${node.n}.0/24` });
   }
 
@@ -98,28 +98,32 @@ describe("udp data plane resumed from the previous run's snapshot", { skip, time
     const second = startDriver(b.ns.name, snapshotOf(b));
     try {
       assert.equal(await second.send({ op: "resumed" }), null);
-      // The socket is opened first, so its port is what is found taken.
-      assert.match(second.log(), /saved table is not used: udp data plane on flannel0, port 8285: bind: .*\(EADDRINUSE\)/);
+      assert.match(second.log(), /saved table is not used: udp data plane on flannel0, port 8285: another data plane in this network namespace holds the device .*\(EADDRINUSE\)/);
     } finally {
       await second.stop();
     }
     assert.ok(await nodes[0]!.ping(b), "the running data plane is untouched");
   });
 
-  test("configured with other options, the resumed data plane is closed and a new one opened", async () => {
-    const b = nodes[1]!;
+  test("configured with other options (2 queues), the resumed data plane is closed, flannel0 made anew as a multi-queue TUN, and traffic flows", async () => {
+    const [a, b] = [nodes[0]!, nodes[1]!];
     await drivers.get(b.n)!.stop();
     const d = startOn(b);
     assert.notEqual(await d.send({ op: "resumed" }), null);
-    await prepareAndConfigure(d, b, 8286);
+    await prepareAndConfigure(d, b, 2);
     assert.match(d.log(), /udp data plane resumed at start is replaced: this run opens it with other options/);
-    assert.match(d.log(), /"message":"udp data plane open"/);
+    // The single-queue flannel0 cannot take a multi-queue attachment: made anew.
+    assert.match(d.log(), /udp device flannel0 exists but cannot be attached .*recreating it/);
+    assert.match(d.log(), /"message":"udp data plane open".*"threads":4/);
+    const [link] = await b.json<{ linkinfo?: { info_data?: { multi_queue?: boolean } } }[]>("-d", "link", "show", "flannel0");
+    assert.equal(link?.linkinfo?.info_data?.multi_queue, true);
     await d.send({ op: "reconcile", peers: peersOf(b) });
+    assert.ok(await a.ping(b), "node1 (one queue) → node2 (two queues): the wire is the same");
     await d.stop();
-    assert.deepEqual(readSnapshot(snapshotOf(b)), { options: optionsOf(b, 8286), peers: peersOf(b) }, "the new options saved");
-    // Back to Flannel's port for whatever runs after.
+    assert.deepEqual(readSnapshot(snapshotOf(b)), { options: optionsOf(b, 2), peers: peersOf(b) }, "the new options saved");
+    // Back to one queue for whatever runs after.
     await bringUp(b);
-    assert.ok(await nodes[0]!.ping(b), "node1 → node2 on port 8285 again");
+    assert.ok(await a.ping(b), "node1 → node2 with one queue again");
   });
 
   test("without the previous flannel0 nothing is resumed and no device is made", async () => {

@@ -1,6 +1,8 @@
 // dgram-native's life cycle in a namespace: the TUN device appears with Flannel's flags and goes
 // (or stays, when persistent) on close; refusals come back as FlannelErrors naming the syscall
-// and errno; a thousand open/close cycles leave no fd and no thread behind.
+// and errno; a multi-queue device has a pair of threads per queue; a second data plane on the
+// device is kept off by the namespace's lock; a thousand open/close cycles (and 200 with four
+// queues) leave no fd and no thread behind.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createNamespace, type Namespace } from "../../support/netns.ts";
@@ -11,7 +13,7 @@ interface LinkInfo {
   readonly ifname: string;
   readonly mtu: number;
   readonly flags: string[];
-  readonly linkinfo?: { info_kind?: string; info_data?: { type?: string; pi?: boolean; vnet_hdr?: boolean; persist?: boolean } };
+  readonly linkinfo?: { info_kind?: string; info_data?: { type?: string; pi?: boolean; vnet_hdr?: boolean; multi_queue?: boolean; persist?: boolean } };
 }
 
 const options = {
@@ -100,12 +102,66 @@ describe("dgram-native life cycle", { skip: needsRoot }, () => {
     assert.deepEqual(await tunLinks(), []);
   });
 
+  test("with 2 queues, flannel0 is a multi-queue TUN and the data plane runs a pair of threads per queue", async () => {
+    const features = await child.request<Record<string, unknown>>("open", { options: { ...options, offloads: "auto", queues: 2 } });
+    assert.deepEqual(features, { vnetHdr: true, tunOffload: true, udpGso: true, udpGro: true, threads: 4 });
+    const [tun] = await tunLinks();
+    assert.equal(tun?.linkinfo?.info_data?.multi_queue, true);
+    await child.request("close");
+    assert.deepEqual(await tunLinks(), []);
+  });
+
+  test("a device made with one queue mode cannot be attached in the other (TUNSETIFF EINVAL), which the backend answers by making it anew", async () => {
+    await child.request("open", { options: { ...options, persist: true } });
+    await child.request("close");
+    const error = (await child.request("open", { options: { ...options, queues: 2 } }).catch((e: unknown) => e)) as ChildFailure;
+    assert.deepEqual([error.code, error.details?.syscall, error.details?.errno], ["udp-dataplane-failed", "TUNSETIFF", "EINVAL"]);
+    await child.request("open", { options: { ...options, persist: false } });
+    await child.request("close");
+    assert.deepEqual(await tunLinks(), []);
+  });
+
+  test("queues out of range are refused before anything is opened", async () => {
+    for (const queues of [0, 17, 1.5]) {
+      const error = (await child.request("open", { options: { ...options, queues } }).catch((e: unknown) => e)) as ChildFailure;
+      assert.match(String(error.message), /queues out of range/);
+    }
+    assert.deepEqual(await tunLinks(), []);
+  });
+
+  for (const queues of [1, 2]) {
+    test(`a second data plane on the device in this namespace is refused while the first runs (${queues} queue${queues === 1 ? "" : "s"}), and can open once it closed`, async () => {
+      const other = startPlaneProcess(ns.name);
+      try {
+        await child.request("open", { options: { ...options, queues } });
+        const error = (await other.request("open", { options: { ...options, queues } }).catch((e: unknown) => e)) as ChildFailure;
+        assert.deepEqual([error.code, error.details?.syscall, error.details?.errno], ["udp-dataplane-failed", "lock", "EADDRINUSE"]);
+        assert.match(String(error.message), /another data plane in this network namespace holds the device/);
+        await child.request("close");
+        await other.request("open", { options: { ...options, queues } });
+        await other.request("close");
+      } finally {
+        await other.stop();
+      }
+      assert.deepEqual(await tunLinks(), []);
+    });
+  }
+
   test("1000 open/close cycles leave no fd and no thread behind", async () => {
     // A persistent device: the cycles then measure the data plane, not the kernel's slow netdev
     // teardown (~20 ms each); the last cycle drops persistence and with it the device.
     const cycle = { ...options, port: 8286, tunName: "flcycle0", persist: true };
     const warm = await child.request<{ fds: number; threads: number }>("cycles", { count: 5, options: cycle });
     const afterCycles = await child.request<{ fds: number; threads: number }>("cycles", { count: 1000, options: cycle });
+    assert.deepEqual(afterCycles, warm);
+    await child.request("cycles", { count: 1, options: { ...cycle, persist: false } });
+    assert.deepEqual(await tunLinks(), []);
+  });
+
+  test("200 open/close cycles with 4 queues leave no fd and no thread behind", async () => {
+    const cycle = { ...options, port: 8287, tunName: "flcycleq0", persist: true, queues: 4 };
+    const warm = await child.request<{ fds: number; threads: number }>("cycles", { count: 5, options: cycle });
+    const afterCycles = await child.request<{ fds: number; threads: number }>("cycles", { count: 200, options: cycle });
     assert.deepEqual(afterCycles, warm);
     await child.request("cycles", { count: 1, options: { ...cycle, persist: false } });
     assert.deepEqual(await tunLinks(), []);

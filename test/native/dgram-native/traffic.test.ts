@@ -1,5 +1,6 @@
 // Two data planes carry traffic between two namespaces over a veth underlay (198.18.0.x), each
-// behind its own flannel0 as the udp backend sets it up, with the offloads off and on: ICMP both
+// behind its own flannel0 as the udp backend sets it up, with the offloads off and on, and on with
+// two queues (a multi-queue flannel0, a socket and a pair of threads per queue): ICMP both
 // ways, a UDP burst that must arrive whole, a TCP stream whose digest must match (segmentation
 // and coalescing must not change a byte), the UDP GSO fallback, Flannel's ICMP net unreachable,
 // and the receive checks: malformed payloads, non-peer senders (forged with raw-socket),
@@ -23,8 +24,12 @@ interface Node {
   counters(): Promise<DataPlaneCounters>;
 }
 
-for (const offloads of ["off", "auto"] as const) {
-  describe(`dgram-native traffic, offloads ${offloads}`, { skip: needsRoot }, () => {
+for (const { offloads, queues } of [
+  { offloads: "off", queues: 1 },
+  { offloads: "auto", queues: 1 },
+  { offloads: "auto", queues: 2 },
+] as const) {
+  describe(`dgram-native traffic, offloads ${offloads}${queues === 1 ? "" : `, ${queues} queues`}`, { skip: needsRoot }, () => {
     let underlay: Underlay;
     const nodes: Node[] = [];
 
@@ -35,7 +40,7 @@ for (const offloads of ["off", "auto"] as const) {
         const child = startPlaneProcess(node.ns.name);
         nodes.push({ child, underlay: node.address, tunAddress: `10.244.${i}.0`, counters: () => child.request<DataPlaneCounters>("counters") });
         await child.request("open", {
-          options: { tunName: "flannel0", bindAddress: node.address, port, mtu: 1472, ownSubnet: `10.244.${i}.0/24`, network: "10.244.0.0/16", offloads },
+          options: { tunName: "flannel0", bindAddress: node.address, port, mtu: 1472, ownSubnet: `10.244.${i}.0/24`, network: "10.244.0.0/16", offloads, queues },
         });
         // What the udp backend does with the device (Flannel's address, MTU and route).
         await node.ns.ip("addr", "add", `10.244.${i}.0/32`, "dev", "flannel0");
@@ -80,7 +85,7 @@ for (const offloads of ["off", "auto"] as const) {
       assert.deepEqual(received, { bytes: sent.bytes, sha256: sent.sha256 });
       const counters = await nodes[0]!.counters();
       assert.equal(counters.drops.udpSendError, 0);
-      process.stdout.write(`# offloads ${offloads}: 64 MiB over TCP in ${sent.ms.toFixed(0)} ms (${((sent.bytes * 8) / sent.ms / 1e6).toFixed(2)} Gbit/s)\n`);
+      process.stdout.write(`# offloads ${offloads}, ${queues} queue(s): 64 MiB over TCP in ${sent.ms.toFixed(0)} ms (${((sent.bytes * 8) / sent.ms / 1e6).toFixed(2)} Gbit/s)\n`);
     });
 
     if (offloads === "auto") {
