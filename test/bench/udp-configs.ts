@@ -2,6 +2,8 @@
 // side before measuring so that every rep can run them all back to back:
 //   ours    the lab (deploy/lab) with Backend.Type udp: real etcd, one real flanneld per node
 //           (--ip-masq), pods through the flannel CNI plugin; the data plane is flanneld itself;
+//   ours-q2 the same lab with Backend.Queues 2 (a multi-queue flannel0, a socket and a pair of
+//           threads per queue), written to etcd after the start and the agents restarted;
 //   vxlan   kernel vxlan programmed by hand (hand-bed.ts, as the throughput bench's baseline);
 //   openvpn, fastd, tinc   userspace tunnels from Debian, encryption off (userspace-peers.ts);
 //   floor   Flannel's one-packet-per-syscall loop (floor-peer.ts).
@@ -14,7 +16,7 @@ import { buildBed, waitPodsReach, type Bed } from "./hand-bed.ts";
 import type { Endpoints } from "./iperf.ts";
 import { startPeer, type PeerKind } from "./userspace-peers.ts";
 
-export type ConfigKey = "ours" | "vxlan" | PeerKind | "floor";
+export type ConfigKey = "ours" | "ours-q2" | "vxlan" | PeerKind | "floor";
 
 export interface Config {
   readonly key: ConfigKey;
@@ -48,7 +50,7 @@ export async function checkCarries(config: Config): Promise<void> {
   await waitPodsReach(config.endpoints);
 }
 
-export async function setupOurs(name: string, signal: AbortSignal): Promise<{ config: Config; lab: Lab }> {
+export async function setupOurs(name: string, signal: AbortSignal, queues = 1): Promise<{ config: Config; lab: Lab }> {
   // Registered before the start: a Ctrl-C during start-up then waits for startLab, which removes
   // what it made when its signal aborts, instead of exiting under it.
   const starting = startLab({ name, nodes: 2, backend: "udp", podsPerNode: 1, ipMasq: true }, signal);
@@ -61,11 +63,20 @@ export async function setupOurs(name: string, signal: AbortSignal): Promise<{ co
     throw new Error(`the udp lab did not start: ${error instanceof Error ? error.message : String(error)}${logs}`);
   }
   await lab.waitConverged({ timeoutMs: 30_000, signal });
+  if (queues !== 1) {
+    // The lab writes Flannel's plain config; the agents read Backend.Queues when they start.
+    const etcd = lab.etcd!;
+    const key = "/coreos.com/network/config";
+    const conf = JSON.parse((await etcd.etcdctl("get", "--print-value-only", key)).trim()) as { Backend: Record<string, unknown> };
+    await etcd.etcdctl("put", key, JSON.stringify({ ...conf, Backend: { ...conf.Backend, Queues: queues } }));
+    for (const node of lab.nodes) await node.flanneld.restart("SIGTERM");
+    await lab.waitConverged({ timeoutMs: 30_000, signal });
+  }
   const [src, dst] = [lab.nodes[0]!.pods[0]!, lab.nodes[1]!.pods[0]!];
   const endpoints = { srcPod: src.ns, dstPod: dst.ns, dstIp: dst.ip };
   const config: Config = {
-    key: "ours",
-    label: "ours (flanneld udp)",
+    key: queues === 1 ? "ours" : "ours-q2",
+    label: queues === 1 ? "ours (flanneld udp)" : `ours, ${queues} queues`,
     endpoints,
     podMtu: await podMtu(src.ns),
     device: "flannel0",

@@ -1,6 +1,6 @@
 // `npm run bench -- udp`: pod → pod TCP throughput through our udp backend against kernel vxlan,
 // the userspace tunnels from Debian and Flannel's one-packet-per-syscall design, in one run
-// (udp-configs.ts sets them up side by side). iperf3 (iperf.ts), 1 stream and -P 4,
+// (udp-configs.ts sets them up side by side; ours also with Backend.Queues 2). iperf3 (iperf.ts), 1 stream and -P 4,
 // BENCH_REPS × BENCH_SECONDS (default 7 × 10 s); every rep runs every configuration at both
 // stream counts back to back, the starting configuration rotating from rep to rep. Reported per
 // configuration: median Gbit/s, min–max and spread, retransmits, CPU per Gbit/s (cpu-time.ts);
@@ -84,6 +84,9 @@ try {
     out(`  ours: agent's netfilter rules ${differing.length === 0 ? "identical to Flannel's (§8.1 + §8.2)" : `differ from Flannel's:\n    ${differing.join("\n    ")}`}`);
     return config;
   });
+  // Backend.Queues 2: reported beside ours, against no target (a multi-queue flannel0 is for
+  // nodes with cores to spare; these have 2).
+  await attempt("ours-q2", async () => (await setupOurs(`ud${tag}-uq`, interrupted, 2)).config);
   await attempt("vxlan", () => setupVxlan(`ud${tag}-vx`));
   for (const kind of peerKinds) await attempt(kind, () => setupPeer(kind, `ud${tag}-${kind.slice(0, 4)}`, dir));
   await attempt("floor", () => setupFloor(`ud${tag}-fl`, dir));
