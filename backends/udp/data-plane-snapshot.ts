@@ -1,5 +1,5 @@
 // What the udp data plane was running with — how it was opened and its peer table — kept in a
-// file beside subnet.env, so that a restarted agent can forward again before it has heard from
+// file beside subnet.env (named after it), so that a restarted agent can forward again before it has heard from
 // the datastore (resume.ts). Here the agent process is the data plane: without this, pods lose
 // their traffic from the moment the old process stops until the new one has read the network
 // config, acquired its lease, set up its rules and listed the peers (about a second on the lab).
@@ -9,7 +9,7 @@
 // once more when the backend closes. Reading validates its shape; anything else is refused with
 // the reason, and the agent then starts the ordinary way.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import type { BackendLog } from "../backend.ts";
 import type { DataPlaneOptions, PeerEntry } from "./dgram-native.ts";
 
@@ -23,9 +23,12 @@ export interface DataPlaneSnapshot {
 
 const version = 1;
 
-/** The snapshot's file: beside subnet.env (/run/flannel/udp-data-plane.json by default). */
+/**
+ * The snapshot's file, named after the agent's subnet file (/run/flannel/subnet.env.udp-data-plane.json
+ * by default): several agents on one node, each with its own subnet file, never read each other's.
+ */
 export function snapshotFileBeside(subnetFile: string): string {
-  return join(dirname(subnetFile), "udp-data-plane.json");
+  return `${subnetFile}.udp-data-plane.json`;
 }
 /** The only device a snapshot may name: resuming never creates or attaches anything else. */
 export const snapshotDevice = "flannel0";

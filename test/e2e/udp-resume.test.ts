@@ -4,8 +4,8 @@
 // came back. Once etcd is back, the agent finishes its start and adopts that data plane.
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { snapshotFileBeside } from "../../backends/udp/data-plane-snapshot.ts";
 import { run } from "../../deploy/lab/tools/command.ts";
 import type { Lab } from "../../deploy/lab/lab.ts";
 import { needsRoot } from "../support/root.ts";
@@ -30,7 +30,7 @@ describe("udp lab: an agent restarted while etcd is down", { skip: needsRoot || 
   test("forwards with its previous table before it hears from etcd, then adopts that data plane once etcd is back", async () => {
     const theLab = lab!;
     const [node1, node2] = [theLab.nodes[0]!, theLab.nodes[1]!];
-    const snapshot = join(dirname(node2.flanneld.subnetFile), "udp-data-plane.json");
+    const snapshot = snapshotFileBeside(node2.flanneld.subnetFile);
     await waitFor(() => existsSync(snapshot) || undefined, { what: `${snapshot} written`, timeoutMs: 10_000, intervalMs: 100 });
 
     await etcd!.stop();

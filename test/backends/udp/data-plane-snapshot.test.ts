@@ -17,8 +17,9 @@ describe("data plane snapshot", () => {
   const dir = mkdtempSync(join(tmpdir(), "flannel-ts-snapshot-"));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  test("lives beside subnet.env", () => {
-    assert.equal(snapshotFileBeside("/run/flannel/subnet.env"), "/run/flannel/udp-data-plane.json");
+  test("lives beside subnet.env, named after it, so that agents with their own subnet files keep their own", () => {
+    assert.equal(snapshotFileBeside("/run/flannel/subnet.env"), "/run/flannel/subnet.env.udp-data-plane.json");
+    assert.notEqual(snapshotFileBeside("/run/flannel/a.env"), snapshotFileBeside("/run/flannel/b.env"));
   });
 
   test("a valid snapshot parses back to its options and peers", () => {
