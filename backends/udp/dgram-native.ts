@@ -35,6 +35,9 @@ export interface DataPlaneOptions {
   readonly queues?: number;
 }
 
+/** The most queues the addon opens (its kMaxQueues). */
+export const maxDataPlaneQueues = 16;
+
 /** One peer: packets for `subnet` go to `publicIP`:port; datagrams from `publicIP` may carry only `subnet` sources. */
 export interface PeerEntry {
   readonly subnet: string;
@@ -126,7 +129,7 @@ export function openDataPlane(options: DataPlaneOptions): DataPlane {
   if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) throw new RangeError(`port out of range: ${options.port}`);
   if (!Number.isInteger(options.mtu) || options.mtu < 68 || options.mtu > 65535) throw new RangeError(`mtu out of range: ${options.mtu}`);
   const queues = options.queues ?? 1;
-  if (!Number.isInteger(queues) || queues < 1 || queues > 16) throw new RangeError(`queues out of range: ${queues}`);
+  if (!Number.isInteger(queues) || queues < 1 || queues > maxDataPlaneQueues) throw new RangeError(`queues out of range: ${queues}`);
   const native = loadAddon();
   const opened = native.open({
     tunName: options.tunName,

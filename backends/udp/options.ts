@@ -8,6 +8,7 @@
 // nodes ignore the key, and the wire is the same either way.
 import { FlannelError } from "../errors.ts";
 import { decodeGoFields } from "../vxlan/go-fields.ts";
+import { maxDataPlaneQueues } from "./dgram-native.ts";
 
 export interface UdpOptions {
   /** The UDP port every node listens on and sends to (Flannel sends to its own configured port). */
@@ -16,7 +17,7 @@ export interface UdpOptions {
   readonly queues: number;
 }
 
-export const maxUdpQueues = 16;
+export const maxUdpQueues = maxDataPlaneQueues;
 
 export const defaultUdpPort = 8285;
 

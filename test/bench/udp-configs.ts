@@ -9,6 +9,7 @@
 //   floor   Flannel's one-packet-per-syscall loop (floor-peer.ts).
 // Every by-hand node carries Flannel's masquerade and forward rules, like the lab's nodes.
 import { LabStartError, startLab, type Lab } from "../../deploy/lab/lab.ts";
+import { networkConfigKey } from "../../deploy/lab/layout.ts";
 import { run } from "../../deploy/lab/tools/command.ts";
 import { onCleanup } from "./cleanup.ts";
 import { buildFloor, startFloor } from "./floor-peer.ts";
@@ -66,9 +67,8 @@ export async function setupOurs(name: string, signal: AbortSignal, queues = 1): 
   if (queues !== 1) {
     // The lab writes Flannel's plain config; the agents read Backend.Queues when they start.
     const etcd = lab.etcd!;
-    const key = "/coreos.com/network/config";
-    const conf = JSON.parse((await etcd.etcdctl("get", "--print-value-only", key)).trim()) as { Backend: Record<string, unknown> };
-    await etcd.etcdctl("put", key, JSON.stringify({ ...conf, Backend: { ...conf.Backend, Queues: queues } }));
+    const conf = JSON.parse((await etcd.etcdctl("get", "--print-value-only", networkConfigKey)).trim()) as { Backend: Record<string, unknown> };
+    await etcd.etcdctl("put", networkConfigKey, JSON.stringify({ ...conf, Backend: { ...conf.Backend, Queues: queues } }));
     for (const node of lab.nodes) await node.flanneld.restart("SIGTERM");
     await lab.waitConverged({ timeoutMs: 30_000, signal });
   }
